@@ -1,0 +1,280 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mholt/archives"
+)
+
+// Options bound what reading a bundle may cost. Zero values take the defaults.
+type Options struct {
+	// MaxTotalBytes caps the uncompressed bytes read from all sources together.
+	MaxTotalBytes int64
+	// MaxFileBytes caps one file; a larger one is cut there with a warning.
+	MaxFileBytes int64
+}
+
+const (
+	defaultMaxTotal = 8 << 30
+	defaultMaxFile  = 2 << 30
+)
+
+type entry struct {
+	name string
+	data []byte
+}
+
+// Open reads every source (archive or directory) and merges them into one bundle. It fails only
+// when no source could be read at all; damage inside a source becomes a warning.
+func Open(ctx context.Context, sources []string, opts Options) (*Bundle, error) {
+	if len(sources) == 0 {
+		return nil, errors.New("no bundle given")
+	}
+	if opts.MaxTotalBytes <= 0 {
+		opts.MaxTotalBytes = defaultMaxTotal
+	}
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = defaultMaxFile
+	}
+	b := newBundle()
+	budget := &budget{left: opts.MaxTotalBytes, perFile: opts.MaxFileBytes}
+	var errs []error
+	for _, src := range sources {
+		entries, err := readSource(ctx, src, budget, b)
+		if err != nil && len(entries) == 0 {
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
+			continue
+		}
+		if err != nil {
+			b.Warn(filepath.Base(src), 0, "read stopped early, analysing the %d files read before: %v", len(entries), err)
+		}
+		b.Sources = append(b.Sources, src)
+		b.place(src, entries)
+	}
+	if len(b.Sources) == 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, err := range errs {
+		b.Warn("", 0, "%v", err)
+	}
+	if b.Manifest == nil {
+		b.Warn("manifest.json", 0, "no manifest.json in the bundle: cannot tell failed collection commands from missing ones")
+	}
+	return b, nil
+}
+
+// place finds the source's root (the folder holding manifest.json, else its single top folder)
+// and adds every file under it.
+func (b *Bundle) place(src string, entries []entry) {
+	root, found := findRoot(entries)
+	if !found {
+		if len(entries) == 0 {
+			b.Warn(filepath.Base(src), 0, "no files in bundle")
+			return
+		}
+	}
+	prefix := ""
+	if root != "" {
+		prefix = root + "/"
+	}
+	for _, e := range entries {
+		rel, ok := strings.CutPrefix(e.name, prefix)
+		if !ok {
+			b.Warn(e.name, 0, "outside the bundle root %q; ignored", root)
+			continue
+		}
+		if rel == "manifest.json" {
+			b.mergeManifest(src, e.data)
+		}
+		b.add(src, rel, e.data)
+	}
+}
+
+func findRoot(entries []entry) (root string, found bool) {
+	best := -1
+	for _, e := range entries {
+		if path.Base(e.name) != "manifest.json" {
+			continue
+		}
+		depth := strings.Count(e.name, "/")
+		if best < 0 || depth < best {
+			best = depth
+			root = path.Dir(e.name)
+		}
+	}
+	if best >= 0 {
+		if root == "." {
+			root = ""
+		}
+		return root, true
+	}
+	// No manifest: one top folder shared by every entry is the root.
+	top := ""
+	for i, e := range entries {
+		first, _, nested := strings.Cut(e.name, "/")
+		if !nested {
+			return "", false
+		}
+		if i == 0 {
+			top = first
+		} else if first != top {
+			return "", false
+		}
+	}
+	return top, false
+}
+
+type budget struct {
+	left    int64
+	perFile int64
+}
+
+var errBudget = errors.New("uncompressed size budget exhausted")
+
+// readAll reads one entry within the budget; an entry over the per-file cap is cut with a warning.
+func (bu *budget) readAll(name string, r io.Reader, b *Bundle) ([]byte, error) {
+	limit := min(bu.perFile, bu.left)
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if int64(len(data)) > limit {
+		data = data[:limit]
+		if limit == bu.left {
+			bu.left = 0
+			return data, fmt.Errorf("%w at %s (raise --max-bytes to read more)", errBudget, name)
+		}
+		b.Warn(name, 0, "file larger than %d bytes; only its start was read", bu.perFile)
+		// Drain is not needed: the archive walker skips to the next header itself.
+	}
+	bu.left -= int64(len(data))
+	return data, err
+}
+
+func readSource(ctx context.Context, src string, bu *budget, b *Bundle) ([]entry, error) {
+	st, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return readDir(src, bu, b)
+	}
+	return readArchive(ctx, src, bu, b)
+}
+
+func readDir(dir string, bu *budget, b *Bundle) ([]entry, error) {
+	var out []entry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			b.Warn(p, 0, "cannot read: %v", err)
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if !d.Type().IsRegular() {
+			b.Warn(rel, 0, "not a regular file (%s); not read", d.Type())
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			b.Warn(rel, 0, "cannot read: %v", err)
+			return nil
+		}
+		data, err := bu.readAll(rel, f, b)
+		f.Close()
+		if errors.Is(err, errBudget) {
+			out = append(out, entry{rel, data})
+			return err
+		}
+		if err != nil {
+			b.Warn(rel, 0, "cannot read: %v", err)
+			return nil
+		}
+		out = append(out, entry{rel, data})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, err
+}
+
+func readArchive(ctx context.Context, src string, bu *budget, b *Bundle) ([]entry, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	format, stream, err := archives.Identify(ctx, filepath.Base(src), f)
+	if err != nil {
+		if errors.Is(err, archives.NoMatch) {
+			return nil, errors.New("not a bundle: neither a directory nor a tar, tar.gz, tar.zst, tar.xz or zip archive")
+		}
+		return nil, fmt.Errorf("identifying archive format: %w", err)
+	}
+	ex, ok := format.(archives.Extractor)
+	if !ok {
+		return nil, fmt.Errorf("%s is compressed data but not an archive (want a tar or zip inside)", format.Extension())
+	}
+	var out []entry
+	err = ex.Extract(ctx, stream, func(ctx context.Context, info archives.FileInfo) error {
+		name, ok := cleanName(info.NameInArchive)
+		if info.IsDir() {
+			return nil
+		}
+		if !ok {
+			b.Warn(info.NameInArchive, 0, "unsafe entry name; not read")
+			return nil
+		}
+		if !info.Mode().IsRegular() {
+			b.Warn(name, 0, "not a regular file (%s); not read", info.Mode().Type())
+			return nil
+		}
+		rc, err := info.Open()
+		if err != nil {
+			b.Warn(name, 0, "cannot open entry: %v", err)
+			return nil
+		}
+		data, err := bu.readAll(name, rc, b)
+		rc.Close()
+		if err != nil {
+			if len(data) > 0 {
+				out = append(out, entry{name, data})
+				b.Warn(name, 0, "entry cut short after %d bytes: %v", len(data), err)
+			}
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		out = append(out, entry{name, data})
+		return nil
+	})
+	return out, err
+}
+
+// cleanName makes an archive entry name relative and slash-separated, refusing absolute paths
+// and any ".." that would climb out of the archive.
+func cleanName(name string) (string, bool) {
+	name = strings.ReplaceAll(name, "\\", "/")
+	if strings.HasPrefix(name, "/") {
+		return "", false
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", false
+		}
+	}
+	name = path.Clean(name)
+	name = strings.TrimPrefix(name, "./")
+	if name == "." || name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+func asError[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -1,0 +1,120 @@
+package model
+
+import (
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/netsift/netsift/analyze/finding"
+)
+
+// Evidence quotes the line of an object's field, e.g. Evidence(svc.Src, "spec", "selector").
+// A path segment that is a number indexes a list. When the field is absent, the nearest present
+// ancestor is quoted; when the object's lines cannot be re-read, its metadata.name line or
+// first line is.
+//
+// The object's lines are re-parsed on demand instead of keeping a line index for every field
+// of every object: findings are few, objects are many.
+func (m *Model) Evidence(src Source, path ...string) finding.Evidence {
+	f := m.Bundle.File(src.File)
+	if f == nil {
+		return finding.Evidence{File: src.File, Line: src.Line}
+	}
+	line := src.Line
+	if root := m.reparse(src); root != nil {
+		if l, ok := locate(root, path); ok {
+			line = l + src.Line - 1
+		} else if l, ok := locate(root, []string{"metadata", "name"}); ok && l > 1 {
+			line = l + src.Line - 1
+			// Keep the deepest ancestor that exists, if it is more specific than the name.
+			for i := len(path) - 1; i > 0; i-- {
+				if l2, ok := locate(root, path[:i]); ok {
+					line = l2 + src.Line - 1
+					break
+				}
+			}
+		}
+	}
+	return f.Evidence(line)
+}
+
+// EvidenceLines quotes each line of a field's block (a selector, a port list), up to max lines.
+func (m *Model) EvidenceLines(src Source, max int, path ...string) []finding.Evidence {
+	first := m.Evidence(src, path...)
+	f := m.Bundle.File(src.File)
+	out := []finding.Evidence{first}
+	if f == nil || first.Line == 0 {
+		return out
+	}
+	indent := indentOf(f.Line(first.Line))
+	for n := first.Line + 1; n <= src.EndLine && len(out) < max; n++ {
+		l := f.Line(n)
+		if strings.TrimSpace(l) == "" || indentOf(l) <= indent && !strings.HasPrefix(strings.TrimSpace(l), "- ") {
+			break
+		}
+		if indentOf(l) < indent {
+			break
+		}
+		out = append(out, f.Evidence(n))
+	}
+	return out
+}
+
+func indentOf(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
+
+// reparse reads an object's own lines again as YAML; line 1 of the result is src.Line.
+func (m *Model) reparse(src Source) *yaml.Node {
+	f := m.Bundle.File(src.File)
+	if f == nil || src.EndLine < src.Line || src.Column < 1 {
+		return nil
+	}
+	cut := src.Column - 1
+	var b strings.Builder
+	for n := src.Line; n <= src.EndLine; n++ {
+		l := f.Line(n)
+		if len(l) >= cut && strings.TrimLeft(l[:cut], " -") == "" {
+			l = l[cut:]
+		} else if strings.TrimSpace(l) != "" && n == src.Line {
+			return nil
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(b.String()), &doc); err != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// locate returns the line of the field at path; for a block value (a map or list) the line of
+// its key, which is what a reader looks for.
+func locate(n *yaml.Node, path []string) (int, bool) {
+	line := n.Line
+	for _, seg := range path {
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == seg {
+					next, line = n.Content[i+1], n.Content[i].Line
+					break
+				}
+			}
+			if next == nil {
+				return 0, false
+			}
+			n = next
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return 0, false
+			}
+			n, line = n.Content[i], n.Content[i].Line
+		default:
+			return 0, false
+		}
+	}
+	return line, true
+}

@@ -1,0 +1,430 @@
+// Package model turns a bundle into the cluster model rules read: Kubernetes objects decoded into
+// k8s.io/api types, each with the file and line it came from, and indexes over them. Rules read
+// the model, never files.
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/analyze/finding"
+)
+
+// Source is where an object stands in the bundle: its file and the lines it spans.
+type Source struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	EndLine int    `json:"end_line"`
+	// Column is the 1-based column of the object's first key, used to re-read its lines alone.
+	Column int `json:"-"`
+}
+
+// The object types: a k8s.io/api object plus where it came from.
+type (
+	Node struct {
+		*corev1.Node
+		Src Source
+	}
+	Namespace struct {
+		*corev1.Namespace
+		Src Source
+	}
+	Pod struct {
+		*corev1.Pod
+		Src Source
+	}
+	Service struct {
+		*corev1.Service
+		Src Source
+	}
+	Endpoints struct {
+		*corev1.Endpoints
+		Src Source
+	}
+	EndpointSlice struct {
+		*discoveryv1.EndpointSlice
+		Src Source
+	}
+	NetworkPolicy struct {
+		*networkingv1.NetworkPolicy
+		Src Source
+	}
+	Ingress struct {
+		*networkingv1.Ingress
+		Src Source
+	}
+	Event struct {
+		*corev1.Event
+		Src Source
+	}
+	DaemonSet struct {
+		*appsv1.DaemonSet
+		Src Source
+	}
+	Deployment struct {
+		*appsv1.Deployment
+		Src Source
+	}
+	ConfigMap struct {
+		*corev1.ConfigMap
+		Src Source
+	}
+	ServiceAccount struct {
+		*corev1.ServiceAccount
+		Src Source
+	}
+	ClusterRole struct {
+		*rbacv1.ClusterRole
+		Src Source
+	}
+	ClusterRoleBinding struct {
+		*rbacv1.ClusterRoleBinding
+		Src Source
+	}
+	Role struct {
+		*rbacv1.Role
+		Src Source
+	}
+	RoleBinding struct {
+		*rbacv1.RoleBinding
+		Src Source
+	}
+	// Other is any other kind (CNI CRDs such as Calico IPPools), kept unstructured.
+	Other struct {
+		*unstructured.Unstructured
+		Src Source
+	}
+)
+
+// Model is the decoded cluster.
+type Model struct {
+	Bundle *bundle.Bundle
+
+	Nodes               []*Node
+	Namespaces          []*Namespace
+	Pods                []*Pod
+	Services            []*Service
+	Endpoints           []*Endpoints
+	EndpointSlices      []*EndpointSlice
+	NetworkPolicies     []*NetworkPolicy
+	Ingresses           []*Ingress
+	Events              []*Event
+	DaemonSets          []*DaemonSet
+	Deployments         []*Deployment
+	ConfigMaps          []*ConfigMap
+	ServiceAccounts     []*ServiceAccount
+	ClusterRoles        []*ClusterRole
+	ClusterRoleBindings []*ClusterRoleBinding
+	Roles               []*Role
+	RoleBindings        []*RoleBinding
+	Others              []*Other
+
+	// Version is cluster/version.json's serverVersion.gitVersion, when present.
+	Version string
+
+	Warnings []finding.InputWarning
+
+	// kinds records which kinds the bundle holds data for (even an empty List), by Kind name.
+	kinds map[string]string // Kind → file that provided it
+
+	nodesByName     map[string]*Node
+	nodesByIP       map[string]*Node
+	podsByNS        map[string][]*Pod
+	podsByIP        map[string][]*Pod
+	servicesByKey   map[string]*Service
+	endpointsByKey  map[string]*Endpoints
+	slicesByService map[string][]*EndpointSlice
+	eventsByObject  map[string][]*Event
+}
+
+// Key is "namespace/name", the index key of namespaced objects.
+func Key(namespace, name string) string { return namespace + "/" + name }
+
+// pluralToKind maps the collector's file names (cluster/<plural>.yaml) to the kind they hold, so
+// a file with an empty List still proves the kind was collected.
+var pluralToKind = map[string]string{
+	"nodes": "Node", "namespaces": "Namespace", "pods": "Pod", "services": "Service",
+	"endpoints": "Endpoints", "endpointslices": "EndpointSlice", "networkpolicies": "NetworkPolicy",
+	"ingresses": "Ingress", "events": "Event", "daemonsets": "DaemonSet", "deployments": "Deployment",
+	"configmaps": "ConfigMap", "serviceaccounts": "ServiceAccount", "clusterroles": "ClusterRole",
+	"clusterrolebindings": "ClusterRoleBinding", "roles": "Role", "rolebindings": "RoleBinding",
+}
+
+// KindFile returns the path the collector writes a kind to.
+func KindFile(kind string) string {
+	for plural, k := range pluralToKind {
+		if k == kind {
+			return "cluster/" + plural + ".yaml"
+		}
+	}
+	return "cluster/" + strings.ToLower(kind) + "s.yaml"
+}
+
+// Build decodes every cluster/*.yaml|yml|json file of the bundle into the model.
+func Build(b *bundle.Bundle) *Model {
+	m := &Model{Bundle: b, kinds: map[string]string{}}
+	for _, f := range b.Dir("cluster") {
+		ext := path.Ext(f.Path)
+		base := strings.TrimSuffix(path.Base(f.Path), ext)
+		if f.Path == "cluster/version.json" {
+			m.readVersion(f)
+			continue
+		}
+		if ext != ".yaml" && ext != ".yml" && ext != ".json" {
+			continue
+		}
+		if k, ok := pluralToKind[base]; ok {
+			m.kinds[k] = f.Path
+		}
+		if len(strings.TrimSpace(string(f.Data))) == 0 {
+			m.warn(f.Path, 0, "empty file")
+			continue
+		}
+		objs, errs := splitObjects(f.Path, f.Data)
+		for _, e := range errs {
+			m.warn(f.Path, e.line, "%s", e.msg)
+		}
+		for _, o := range objs {
+			m.add(o)
+		}
+	}
+	m.index()
+	return m
+}
+
+func (m *Model) warn(file string, line int, format string, args ...any) {
+	m.Warnings = append(m.Warnings, finding.InputWarning{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (m *Model) readVersion(f *bundle.File) {
+	var v struct {
+		ServerVersion struct {
+			GitVersion string `json:"gitVersion"`
+		} `json:"serverVersion"`
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal(f.Data, &v); err != nil {
+		m.warn(f.Path, 0, "cannot parse: %v", err)
+		return
+	}
+	m.Version = v.ServerVersion.GitVersion
+	if m.Version == "" {
+		m.Version = v.GitVersion
+	}
+}
+
+// decoder decodes one object's JSON and appends it to its list in the model.
+type decoder func(m *Model, o rawObject) error
+
+// into builds the decoder of one kind: T is the k8s.io/api type, W the model's wrapper.
+func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
+	return func(m *Model, o rawObject) error {
+		v := new(T)
+		if err := json.Unmarshal(o.JSON, v); err != nil {
+			return err
+		}
+		l := list(m)
+		*l = append(*l, wrap(v, o.Src))
+		return nil
+	}
+}
+
+// decoders is the one table from Kind to model list.
+var decoders = map[string]decoder{
+	"Node":               into(func(m *Model) *[]*Node { return &m.Nodes }, func(v *corev1.Node, s Source) *Node { return &Node{v, s} }),
+	"Namespace":          into(func(m *Model) *[]*Namespace { return &m.Namespaces }, func(v *corev1.Namespace, s Source) *Namespace { return &Namespace{v, s} }),
+	"Pod":                into(func(m *Model) *[]*Pod { return &m.Pods }, func(v *corev1.Pod, s Source) *Pod { return &Pod{v, s} }),
+	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
+	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *corev1.Endpoints, s Source) *Endpoints { return &Endpoints{v, s} }),
+	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),
+	"NetworkPolicy":      into(func(m *Model) *[]*NetworkPolicy { return &m.NetworkPolicies }, func(v *networkingv1.NetworkPolicy, s Source) *NetworkPolicy { return &NetworkPolicy{v, s} }),
+	"Ingress":            into(func(m *Model) *[]*Ingress { return &m.Ingresses }, func(v *networkingv1.Ingress, s Source) *Ingress { return &Ingress{v, s} }),
+	"Event":              into(func(m *Model) *[]*Event { return &m.Events }, func(v *corev1.Event, s Source) *Event { return &Event{v, s} }),
+	"DaemonSet":          into(func(m *Model) *[]*DaemonSet { return &m.DaemonSets }, func(v *appsv1.DaemonSet, s Source) *DaemonSet { return &DaemonSet{v, s} }),
+	"Deployment":         into(func(m *Model) *[]*Deployment { return &m.Deployments }, func(v *appsv1.Deployment, s Source) *Deployment { return &Deployment{v, s} }),
+	"ConfigMap":          into(func(m *Model) *[]*ConfigMap { return &m.ConfigMaps }, func(v *corev1.ConfigMap, s Source) *ConfigMap { return &ConfigMap{v, s} }),
+	"ServiceAccount":     into(func(m *Model) *[]*ServiceAccount { return &m.ServiceAccounts }, func(v *corev1.ServiceAccount, s Source) *ServiceAccount { return &ServiceAccount{v, s} }),
+	"ClusterRole":        into(func(m *Model) *[]*ClusterRole { return &m.ClusterRoles }, func(v *rbacv1.ClusterRole, s Source) *ClusterRole { return &ClusterRole{v, s} }),
+	"ClusterRoleBinding": into(func(m *Model) *[]*ClusterRoleBinding { return &m.ClusterRoleBindings }, func(v *rbacv1.ClusterRoleBinding, s Source) *ClusterRoleBinding { return &ClusterRoleBinding{v, s} }),
+	"Role":               into(func(m *Model) *[]*Role { return &m.Roles }, func(v *rbacv1.Role, s Source) *Role { return &Role{v, s} }),
+	"RoleBinding":        into(func(m *Model) *[]*RoleBinding { return &m.RoleBindings }, func(v *rbacv1.RoleBinding, s Source) *RoleBinding { return &RoleBinding{v, s} }),
+}
+
+// add decodes one object by its kind; a malformed object is a warning at its line.
+func (m *Model) add(o rawObject) {
+	if o.Kind == "" {
+		m.warn(o.Src.File, o.Src.Line, "object without a kind; skipped")
+		return
+	}
+	var err error
+	if dec, ok := decoders[o.Kind]; ok {
+		err = dec(m, o)
+	} else {
+		u := &unstructured.Unstructured{}
+		if err = u.UnmarshalJSON(o.JSON); err == nil {
+			m.Others = append(m.Others, &Other{u, o.Src})
+			if !knownExtraKinds[o.Kind] {
+				m.warn(o.Src.File, o.Src.Line, "kind %s (%s) is not used by any rule; kept as is", o.Kind, o.APIVersion)
+			}
+		}
+	}
+	if err != nil {
+		m.warn(o.Src.File, o.Src.Line, "%s skipped: %s", o.Kind, cleanJSONError(err))
+		return
+	}
+	if _, seen := m.kinds[o.Kind]; !seen {
+		m.kinds[o.Kind] = o.Src.File
+	}
+}
+
+// knownExtraKinds are kinds the collector gathers on purpose beyond the typed ones.
+var knownExtraKinds = map[string]bool{
+	"IPPool": true, "IPAMBlock": true, "BGPConfiguration": true, "BGPPeer": true, "FelixConfiguration": true,
+	"CiliumNode": true, "CiliumNetworkPolicy": true, "CiliumClusterwideNetworkPolicy": true,
+	"GlobalNetworkPolicy": true, "ReplicaSet": true, "StatefulSet": true,
+}
+
+func cleanJSONError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "json: ")
+	return s
+}
+
+// Has reports whether the bundle holds data for kind, and the file that holds it.
+func (m *Model) Has(kind string) (string, bool) {
+	f, ok := m.kinds[kind]
+	return f, ok
+}
+
+func (m *Model) index() {
+	m.nodesByName = map[string]*Node{}
+	m.nodesByIP = map[string]*Node{}
+	for _, n := range m.Nodes {
+		m.nodesByName[n.Name] = n
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP {
+				m.nodesByIP[a.Address] = n
+			}
+		}
+	}
+	m.podsByNS = map[string][]*Pod{}
+	m.podsByIP = map[string][]*Pod{}
+	for _, p := range m.Pods {
+		m.podsByNS[p.Namespace] = append(m.podsByNS[p.Namespace], p)
+		for _, ip := range PodIPs(p.Pod) {
+			m.podsByIP[ip] = append(m.podsByIP[ip], p)
+		}
+	}
+	m.servicesByKey = map[string]*Service{}
+	for _, s := range m.Services {
+		m.servicesByKey[Key(s.Namespace, s.Name)] = s
+	}
+	m.endpointsByKey = map[string]*Endpoints{}
+	for _, e := range m.Endpoints {
+		m.endpointsByKey[Key(e.Namespace, e.Name)] = e
+	}
+	m.slicesByService = map[string][]*EndpointSlice{}
+	for _, s := range m.EndpointSlices {
+		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			k := Key(s.Namespace, svc)
+			m.slicesByService[k] = append(m.slicesByService[k], s)
+		}
+	}
+	for _, l := range m.slicesByService {
+		sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	}
+}
+
+// PodIPs returns the pod's IPs (status.podIPs, else status.podIP).
+func PodIPs(p *corev1.Pod) []string {
+	var out []string
+	for _, ip := range p.Status.PodIPs {
+		if ip.IP != "" {
+			out = append(out, ip.IP)
+		}
+	}
+	if len(out) == 0 && p.Status.PodIP != "" {
+		out = append(out, p.Status.PodIP)
+	}
+	return out
+}
+
+// Node returns the node named name, or nil.
+func (m *Model) Node(name string) *Node { return m.nodesByName[name] }
+
+// NodeByIP returns the node with that InternalIP or ExternalIP, or nil.
+func (m *Model) NodeByIP(ip string) *Node { return m.nodesByIP[ip] }
+
+// PodsByIP returns the pods that report ip.
+func (m *Model) PodsByIP(ip string) []*Pod { return m.podsByIP[ip] }
+
+// PodsIn returns the pods of a namespace.
+func (m *Model) PodsIn(namespace string) []*Pod { return m.podsByNS[namespace] }
+
+// Service returns the Service namespace/name, or nil.
+func (m *Model) Service(namespace, name string) *Service {
+	return m.servicesByKey[Key(namespace, name)]
+}
+
+// EndpointsOf returns the Endpoints object of a Service, or nil.
+func (m *Model) EndpointsOf(namespace, name string) *Endpoints {
+	return m.endpointsByKey[Key(namespace, name)]
+}
+
+// SlicesOf returns the EndpointSlices of a Service, by name.
+func (m *Model) SlicesOf(namespace, name string) []*EndpointSlice {
+	return m.slicesByService[Key(namespace, name)]
+}
+
+// SelectPods returns the pods of a namespace that a Service-style selector (a label map) matches.
+// An empty selector selects nothing, as for Services.
+func (m *Model) SelectPods(namespace string, selector map[string]string) []*Pod {
+	if len(selector) == 0 {
+		return nil
+	}
+	sel := labels.SelectorFromSet(labels.Set(selector))
+	var out []*Pod
+	for _, p := range m.podsByNS[namespace] {
+		if sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PodsWithLabels returns the pods in any namespace (or one namespace, if given) a selector matches.
+func (m *Model) PodsWithLabels(namespace string, sel labels.Selector) []*Pod {
+	pods := m.Pods
+	if namespace != "" {
+		pods = m.podsByNS[namespace]
+	}
+	var out []*Pod
+	for _, p := range pods {
+		if sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ConfigMap returns the ConfigMap namespace/name, or nil.
+func (m *Model) ConfigMap(namespace, name string) *ConfigMap {
+	for _, c := range m.ConfigMaps {
+		if c.Namespace == namespace && c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+// Package rules holds the fault catalogue as code: one explicit registry of rules, each with its
+// ID, severity, title, declared inputs and check over the model, and the engine that runs them.
+package rules
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
+)
+
+// Input is something a rule needs from the bundle: a kind of cluster object, or a capture that
+// every node should have. A rule whose input is absent is skipped, naming the input.
+type Input struct {
+	// Kind is a Kubernetes kind that must have been collected (cluster/<plural>.yaml).
+	Kind string `json:"kind,omitempty"`
+	// NodeFile is a capture under nodes/<node>/ that at least one node must have.
+	NodeFile string `json:"node_file,omitempty"`
+}
+
+func (in Input) String() string {
+	if in.Kind != "" {
+		return model.KindFile(in.Kind)
+	}
+	return "nodes/<node>/" + in.NodeFile
+}
+
+// Kinds is shorthand for cluster inputs.
+func Kinds(kinds ...string) []Input {
+	out := make([]Input, len(kinds))
+	for i, k := range kinds {
+		out[i] = Input{Kind: k}
+	}
+	return out
+}
+
+// Rule is one entry of the fault catalogue.
+type Rule struct {
+	ID       string           `json:"id"`
+	Severity finding.Severity `json:"severity"`
+	Title    string           `json:"title"`
+	Inputs   []Input          `json:"inputs"`
+	// Doc says what the rule checks and why, for `netsift rules`.
+	Doc   string         `json:"doc"`
+	Check func(*Context) `json:"-"`
+}
+
+// Status is how a rule's run ended.
+type Status string
+
+const (
+	Pass    Status = "pass"
+	Fail    Status = "fail"
+	Skipped Status = "skipped"
+	Error   Status = "error"
+)
+
+// Outcome is the result of running one rule.
+type Outcome struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Status   Status `json:"status"`
+	Findings int    `json:"findings,omitempty"`
+	// Missing names the inputs whose absence skipped the rule, with why they are absent.
+	Missing []string `json:"missing,omitempty"`
+	// Notes are parts of the check that could not run (a node without a capture).
+	Notes []string `json:"notes,omitempty"`
+	Error string   `json:"error,omitempty"`
+}
+
+// Context is what a check sees: the model, and where to report.
+type Context struct {
+	Model    *model.Model
+	rule     *Rule
+	findings []finding.Finding
+	notes    []string
+}
+
+// Report records a finding. ID, severity and title default to the rule's; the fingerprint is
+// computed here so no rule can forget it.
+func (c *Context) Report(f finding.Finding) {
+	if f.ID == "" {
+		f.ID = c.rule.ID
+	}
+	if f.Severity == "" {
+		f.Severity = c.rule.Severity
+	}
+	if f.Title == "" {
+		f.Title = c.rule.Title
+	}
+	if f.Evidence == nil {
+		f.Evidence = []finding.Evidence{}
+	}
+	f.ComputeFingerprint()
+	c.findings = append(c.findings, f)
+}
+
+// Note records a part of the check that could not be done, e.g. a node lacking a capture.
+func (c *Context) Note(format string, args ...any) {
+	c.notes = append(c.notes, fmt.Sprintf(format, args...))
+}
+
+// NodeCapture returns a node's capture file, or nil with a note saying why it is unusable.
+func (c *Context) NodeCapture(node, file string) *bundle.File {
+	cap := c.Model.Bundle.Capture("nodes/" + node + "/" + file)
+	if cap.State == bundle.Collected {
+		return cap.File
+	}
+	c.Note("node %s not checked: %s", node, cap.Why())
+	return nil
+}
+
+// Options select rules by ID.
+type Options struct {
+	Only []string
+	Skip []string
+}
+
+// Result is every outcome, in registry order, and every finding, sorted for the report.
+type Result struct {
+	Outcomes []Outcome
+	Findings []finding.Finding
+}
+
+// Run runs the selected rules of the registry over the model. A panicking rule is reported as an
+// error outcome; the others still run.
+func Run(m *model.Model, rules []*Rule, opts Options) (*Result, error) {
+	only, err := idSet(rules, opts.Only)
+	if err != nil {
+		return nil, err
+	}
+	skip, err := idSet(rules, opts.Skip)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, r := range rules {
+		if (len(only) > 0 && !only[r.ID]) || skip[r.ID] {
+			continue
+		}
+		out, fs := runOne(m, r)
+		res.Outcomes = append(res.Outcomes, out)
+		res.Findings = append(res.Findings, fs...)
+	}
+	finding.Sort(res.Findings)
+	return res, nil
+}
+
+func idSet(rules []*Rule, ids []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, r := range rules {
+		known[r.ID] = true
+	}
+	set := map[string]bool{}
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		if !known[id] {
+			return nil, fmt.Errorf("unknown rule %q (see `netsift rules`)", id)
+		}
+		set[id] = true
+	}
+	return set, nil
+}
+
+func runOne(m *model.Model, r *Rule) (out Outcome, fs []finding.Finding) {
+	out = Outcome{ID: r.ID, Title: r.Title}
+	if missing := missingInputs(m, r.Inputs); len(missing) > 0 {
+		out.Status, out.Missing = Skipped, missing
+		return out, nil
+	}
+	c := &Context{Model: m, rule: r}
+	defer func() {
+		if p := recover(); p != nil {
+			out.Status = Error
+			out.Error = fmt.Sprintf("rule panicked: %v\n%s", p, firstFrames(debug.Stack(), 12))
+			out.Notes = c.notes
+			fs = nil
+		}
+	}()
+	r.Check(c)
+	out.Notes = c.notes
+	out.Findings = len(c.findings)
+	out.Status = Pass
+	if len(c.findings) > 0 {
+		out.Status = Fail
+	}
+	return out, c.findings
+}
+
+func firstFrames(stack []byte, n int) string {
+	lines := strings.Split(string(stack), "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func missingInputs(m *model.Model, inputs []Input) []string {
+	var missing []string
+	for _, in := range inputs {
+		switch {
+		case in.Kind != "":
+			if _, ok := m.Has(in.Kind); !ok {
+				missing = append(missing, m.Bundle.Capture(model.KindFile(in.Kind)).Why())
+			}
+		case in.NodeFile != "":
+			if !anyNodeHas(m.Bundle, in.NodeFile) {
+				missing = append(missing, fmt.Sprintf("%s: on no node", in))
+			}
+		}
+	}
+	return missing
+}
+
+func anyNodeHas(b *bundle.Bundle, file string) bool {
+	for _, n := range b.Nodes() {
+		if b.Capture("nodes/"+n+"/"+file).State == bundle.Collected {
+			return true
+		}
+	}
+	return false
+}
+
+// IDs returns the registered rule IDs, sorted.
+func IDs(rules []*Rule) []string {
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.ID
+	}
+	sort.Strings(out)
+	return out
+}

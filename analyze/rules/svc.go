@@ -1,0 +1,401 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
+)
+
+// selectorServices are the Services the endpoints controller manages: those with a selector
+// (ExternalName and selector-less Services have endpoints managed by hand, if at all).
+func selectorServices(m *model.Model) []*model.Service {
+	var out []*model.Service
+	for _, s := range m.Services {
+		if len(s.Spec.Selector) > 0 && s.Spec.Type != corev1.ServiceTypeExternalName {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func readyCount(eps []model.ServiceEndpoint) int {
+	n := 0
+	for _, e := range eps {
+		if e.Ready {
+			n++
+		}
+	}
+	return n
+}
+
+func portsString(ports []corev1.ServicePort) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = portString(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+var svcNoEndpoints = &Rule{
+	ID:       "svc.no-endpoints",
+	Severity: finding.Critical,
+	Title:    "Service has no ready endpoints",
+	Inputs:   Kinds("Service", "Pod"),
+	Doc: "A Service with a selector and no ready endpoint gets no traffic through: kube-proxy " +
+		"programs a REJECT (iptables) or a virtual server without real servers (IPVS). The cause " +
+		"is told apart: selector matches no pod, matched pods not Ready, or targetPort mismatch.",
+	Check: func(c *Context) {
+		m := c.Model
+		for _, svc := range selectorServices(m) {
+			eps, found := m.ServiceEndpoints(svc)
+			if readyCount(eps) > 0 {
+				continue
+			}
+			pods := m.SelectPods(svc.Namespace, svc.Spec.Selector)
+			var cause string
+			switch {
+			case len(pods) == 0:
+				cause = "its selector " + selectorString(svc.Spec.Selector) + " matches no pod in namespace " + svc.Namespace + " (see svc.selector-mismatch)"
+			case countReady(pods) == 0:
+				cause = fmt.Sprintf("%d pod(s) match its selector but none is Ready (see svc.pods-not-ready)", len(pods))
+			case len(targetPortProblems(svc, pods)) > 0:
+				cause = fmt.Sprintf("%d Ready pod(s) match, but no container declares its targetPort (see svc.targetport-mismatch)", countReady(pods))
+			case !found:
+				cause = fmt.Sprintf("%d Ready pod(s) match, yet neither an Endpoints object nor an EndpointSlice exists: the endpoint controllers in kube-controller-manager are not working", countReady(pods))
+			default:
+				cause = fmt.Sprintf("%d Ready pod(s) match, yet the endpoints list none ready: the endpoint controllers in kube-controller-manager are lagging or failing", countReady(pods))
+			}
+			ev := m.EvidenceLines(svc.Src, 4, "spec", "selector")
+			if src, ok := m.EndpointsSource(svc); ok {
+				if len(eps) == 0 {
+					ev = append(ev, m.Evidence(src, "endpoints"), m.Evidence(src, "subsets"))
+				} else {
+					ev = append(ev, m.Evidence(src, append(eps[0].Path, "conditions", "ready")...))
+				}
+			}
+			c.Report(finding.Finding{
+				Subject: serviceSubject(svc),
+				Message: fmt.Sprintf("Service %s/%s (%s, ClusterIP %s) has no ready endpoint: %s. Connections to it are refused or time out.",
+					svc.Namespace, svc.Name, portsString(svc.Spec.Ports), svc.Spec.ClusterIP, cause),
+				Evidence: dedupeEvidence(ev),
+				Remediation: fmt.Sprintf(`# what the endpoint controllers published, and which pods the selector matches
+kubectl -n %[1]s get endpointslices -l kubernetes.io/service-name=%[2]s -o wide
+kubectl -n %[1]s get pods -l '%[3]s' -o wide`, svc.Namespace, svc.Name, selectorString(svc.Spec.Selector)),
+			})
+		}
+	},
+}
+
+func countReady(pods []*model.Pod) int {
+	n := 0
+	for _, p := range pods {
+		if ok, _ := podReady(p); ok {
+			n++
+		}
+	}
+	return n
+}
+
+var svcSelectorMismatch = &Rule{
+	ID:       "svc.selector-mismatch",
+	Severity: finding.Critical,
+	Title:    "Service selector matches no pod",
+	Inputs:   Kinds("Service", "Pod"),
+	Doc: "The Service's label selector matches no pod in its namespace, so it can never have " +
+		"endpoints. The nearest pods — those whose labels differ from the selector by one key " +
+		"or value — are named, since that is usually the typo.",
+	Check: func(c *Context) {
+		m := c.Model
+		for _, svc := range selectorServices(m) {
+			if len(m.SelectPods(svc.Namespace, svc.Spec.Selector)) > 0 {
+				continue
+			}
+			nearest, diffs := nearestPods(svc.Spec.Selector, m.PodsIn(svc.Namespace))
+			ev := m.EvidenceLines(svc.Src, 4, "spec", "selector")
+			msg := fmt.Sprintf("Service %s/%s selects pods with %s, and no pod in namespace %s has these labels.",
+				svc.Namespace, svc.Name, selectorString(svc.Spec.Selector), svc.Namespace)
+			fix := ""
+			if len(nearest) > 0 {
+				var names []string
+				for i, p := range nearest {
+					if i == 3 {
+						names = append(names, fmt.Sprintf("and %d more", len(nearest)-3))
+						break
+					}
+					names = append(names, p.Name)
+					ev = append(ev, m.Evidence(p.Src, "metadata", "labels", diffs[i].key))
+				}
+				d := diffs[0]
+				msg += fmt.Sprintf(" Nearest: %s — %s.", strings.Join(names, ", "), d.describe())
+				if d.have != "" {
+					fix = fmt.Sprintf("\n# if the pods are right, point the selector at them:\nkubectl -n %s patch service %s --type merge -p '{\"spec\":{\"selector\":{%q:%q}}}'",
+						svc.Namespace, svc.Name, d.key, d.have)
+				}
+			} else {
+				msg += " No pod there has labels that differ from it by a single key or value" + labelSummary(m.PodsIn(svc.Namespace)) + "."
+			}
+			c.Report(finding.Finding{
+				Subject:  serviceSubject(svc),
+				Message:  msg,
+				Evidence: dedupeEvidence(ev),
+				Remediation: fmt.Sprintf(`# compare the selector with the labels the pods carry
+kubectl -n %[1]s get service %[2]s -o jsonpath='{.spec.selector}'
+kubectl -n %[1]s get pods --show-labels`, svc.Namespace, svc.Name) + fix,
+			})
+		}
+	},
+}
+
+// labelDiff is how one pod's labels miss a selector by exactly one key.
+type labelDiff struct {
+	key, want, have string
+}
+
+func (d labelDiff) describe() string {
+	if d.have == "" {
+		return fmt.Sprintf("they lack the label %s=%s", d.key, d.want)
+	}
+	return fmt.Sprintf("they have %s=%s where the selector wants %s=%s", d.key, d.have, d.key, d.want)
+}
+
+// nearestPods returns the pods whose labels miss the selector by exactly one key or value,
+// with how they miss it.
+func nearestPods(sel map[string]string, pods []*model.Pod) ([]*model.Pod, []labelDiff) {
+	var out []*model.Pod
+	var diffs []labelDiff
+	for _, p := range pods {
+		var miss []labelDiff
+		for k, want := range sel {
+			if have, ok := p.Labels[k]; !ok || have != want {
+				miss = append(miss, labelDiff{key: k, want: want, have: have})
+			}
+		}
+		if len(miss) == 1 {
+			out = append(out, p)
+			diffs = append(diffs, miss[0])
+		}
+	}
+	return out, diffs
+}
+
+// labelSummary lists the label sets present among pods, most common first (at most three).
+func labelSummary(pods []*model.Pod) string {
+	if len(pods) == 0 {
+		return " (the namespace has no pods at all)"
+	}
+	count := map[string]int{}
+	for _, p := range pods {
+		count[selectorString(p.Labels)]++
+	}
+	keys := make([]string, 0, len(count))
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if count[keys[i]] != count[keys[j]] {
+			return count[keys[i]] > count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	if len(keys) > 3 {
+		keys = keys[:3]
+	}
+	for i, k := range keys {
+		if k == "" {
+			k = "(no labels)"
+		}
+		keys[i] = fmt.Sprintf("%s (%d pods)", k, count[keys[i]])
+	}
+	return "; pods there carry " + strings.Join(keys, ", ")
+}
+
+var svcPodsNotReady = &Rule{
+	ID:       "svc.pods-not-ready",
+	Severity: finding.Critical,
+	Title:    "Service's pods are all not Ready",
+	Inputs:   Kinds("Service", "Pod"),
+	Doc: "The selector matches pods but none is Ready, so none is an endpoint. Each pod's " +
+		"reason is given: probe failures, CrashLoopBackOff, Pending.",
+	Check: func(c *Context) {
+		m := c.Model
+		for _, svc := range selectorServices(m) {
+			pods := m.SelectPods(svc.Namespace, svc.Spec.Selector)
+			if len(pods) == 0 || countReady(pods) > 0 {
+				continue
+			}
+			ev := m.EvidenceLines(svc.Src, 3, "spec", "selector")
+			var reasons []string
+			for i, p := range pods {
+				why, pev := podProblem(m, p)
+				if i < 5 {
+					reasons = append(reasons, fmt.Sprintf("%s: %s", p.Name, why))
+					ev = append(ev, pev...)
+				}
+			}
+			if len(pods) > 5 {
+				reasons = append(reasons, fmt.Sprintf("and %d more", len(pods)-5))
+			}
+			p := pods[0]
+			c.Report(finding.Finding{
+				Subject: serviceSubject(svc),
+				Message: fmt.Sprintf("Service %s/%s selects %d pod(s), none Ready, so it has no endpoint. %s.",
+					svc.Namespace, svc.Name, len(pods), strings.Join(reasons, "; ")),
+				Evidence: dedupeEvidence(ev),
+				Remediation: fmt.Sprintf(`# why the pods are not Ready
+kubectl -n %[1]s describe pod %[2]s
+kubectl -n %[1]s logs %[2]s --all-containers --previous
+kubectl -n %[1]s get events --field-selector involvedObject.name=%[2]s`, p.Namespace, p.Name),
+			})
+		}
+	},
+}
+
+// portProblem is one Service port whose targetPort no selected container serves.
+type portProblem struct {
+	index    int
+	port     corev1.ServicePort
+	severity finding.Severity
+	why      string
+	pod      *model.Pod
+	// container ports quoted as evidence: container index and port index in the pod
+	evidence [][]string
+}
+
+// targetPortProblems checks each Service port against the containers of the selected pods.
+func targetPortProblems(svc *model.Service, pods []*model.Pod) []portProblem {
+	if len(pods) == 0 {
+		return nil
+	}
+	var out []portProblem
+	for i, sp := range svc.Spec.Ports {
+		tp := sp.TargetPort
+		proto := protocolOf(sp.Protocol)
+		var declared [][]string
+		var numbers []string
+		found, protoMismatch := false, ""
+		var where *model.Pod
+		for _, p := range pods {
+			for ci, ctr := range p.Spec.Containers {
+				for pi, cp := range ctr.Ports {
+					declared = append(declared, []string{"spec", "containers", strconv.Itoa(ci), "ports", strconv.Itoa(pi)})
+					numbers = append(numbers, fmt.Sprintf("%s %d/%s", firstNonEmpty(cp.Name, "(unnamed)"), cp.ContainerPort, protocolOf(cp.Protocol)))
+					var match bool
+					if tp.Type == intstr.String {
+						match = cp.Name == tp.StrVal
+					} else {
+						want := tp.IntVal
+						if want == 0 {
+							want = sp.Port
+						}
+						match = cp.ContainerPort == want
+					}
+					if !match {
+						continue
+					}
+					if protocolOf(cp.Protocol) == proto {
+						found = true
+					} else {
+						protoMismatch = string(protocolOf(cp.Protocol))
+					}
+				}
+			}
+			if where == nil {
+				where = p
+			}
+			if found {
+				break
+			}
+		}
+		if found {
+			continue
+		}
+		target := tp.String()
+		if tp.Type != intstr.String && tp.IntVal == 0 {
+			target = strconv.Itoa(int(sp.Port))
+		}
+		pr := portProblem{index: i, port: sp, pod: where, evidence: declared}
+		switch {
+		case protoMismatch != "":
+			pr.severity = finding.Warning
+			pr.why = fmt.Sprintf("targetPort %s is declared with protocol %s, the Service port uses %s", target, protoMismatch, proto)
+		case tp.Type == intstr.String:
+			pr.severity = finding.Critical
+			pr.why = fmt.Sprintf("targetPort %q names a port no selected container declares (they declare: %s)", tp.StrVal, listOrNone(dedupe(numbers)))
+		case len(declared) > 0:
+			pr.severity = finding.Warning
+			pr.why = fmt.Sprintf("targetPort %s is not among the ports the selected containers declare (%s); traffic goes to a port nothing may listen on", target, strings.Join(dedupe(numbers), ", "))
+		default:
+			continue // containers declare no ports at all: nothing to compare against
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "no ports"
+	}
+	return strings.Join(s, ", ")
+}
+
+var svcTargetPortMismatch = &Rule{
+	ID:       "svc.targetport-mismatch",
+	Severity: finding.Critical,
+	Title:    "Service targetPort matches no container port",
+	Inputs:   Kinds("Service", "Pod"),
+	Doc: "A named targetPort that no selected container declares gives endpoints without that " +
+		"port (no traffic); a numeric one that differs from every declared port, or a protocol " +
+		"mismatch, sends traffic where nothing listens.",
+	Check: func(c *Context) {
+		m := c.Model
+		for _, svc := range selectorServices(m) {
+			pods := m.SelectPods(svc.Namespace, svc.Spec.Selector)
+			for _, pr := range targetPortProblems(svc, pods) {
+				ev := []finding.Evidence{m.Evidence(svc.Src, "spec", "ports", strconv.Itoa(pr.index), "targetPort")}
+				if ev[0].Excerpt == "" || !strings.Contains(ev[0].Excerpt, "targetPort") {
+					ev = []finding.Evidence{m.Evidence(svc.Src, "spec", "ports", strconv.Itoa(pr.index))}
+				}
+				for i, path := range pr.evidence {
+					if i == 4 {
+						break
+					}
+					ev = append(ev, m.Evidence(pr.pod.Src, path...))
+				}
+				c.Report(finding.Finding{
+					Severity: pr.severity,
+					Subject:  serviceSubject(svc),
+					Key:      fmt.Sprintf("%s/%d", protocolOf(pr.port.Protocol), pr.port.Port),
+					Message:  fmt.Sprintf("Service %s/%s port %s: %s (checked against pod %s).", svc.Namespace, svc.Name, portString(pr.port), pr.why, pr.pod.Name),
+					Evidence: dedupeEvidence(ev),
+					Remediation: fmt.Sprintf(`# the ports the pods declare, and the Service's targetPort
+kubectl -n %[1]s get pod %[2]s -o jsonpath='{range .spec.containers[*]}{.name}{": "}{.ports}{"\n"}{end}'
+kubectl -n %[1]s get service %[3]s -o jsonpath='{.spec.ports}'
+# then set targetPort to the container port's name or number:
+kubectl -n %[1]s edit service %[3]s`, svc.Namespace, pr.pod.Name, svc.Name),
+				})
+			}
+		}
+	},
+}
+
+func dedupeEvidence(ev []finding.Evidence) []finding.Evidence {
+	seen := map[string]bool{}
+	var out []finding.Evidence
+	for _, e := range ev {
+		k := e.Location()
+		if e.File == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,314 @@
+package iproute
+
+import (
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/netsift/netsift/parsers/diag"
+)
+
+// Routes is `ip route show table all` (or `ip -j route show table all`).
+type Routes struct {
+	Format   Format         `json:"format"`
+	Routes   []Route        `json:"routes"`
+	Warnings []diag.Warning `json:"warnings,omitempty"`
+}
+
+// Route is one kernel route. Type is "unicast" unless iproute2 printed another
+// (local, broadcast, blackhole, unreachable, prohibit, throw, multicast, anycast, nat).
+type Route struct {
+	Line     int          `json:"line"`
+	Type     string       `json:"type"`
+	Dst      netip.Prefix `json:"dst"`
+	Gateway  netip.Addr   `json:"gateway,omitzero"`
+	Dev      string       `json:"dev,omitempty"`
+	Flags    []string     `json:"flags,omitempty"` // onlink, linkdown, dead, pervasive, offload…
+	Protocol string       `json:"protocol,omitempty"`
+	Scope    string       `json:"scope,omitempty"`
+	PrefSrc  netip.Addr   `json:"prefsrc,omitzero"`
+	Table    string       `json:"table"` // "main" when iproute2 printed none
+	Metric   uint32       `json:"metric,omitempty"`
+	Pref     string       `json:"pref,omitempty"`
+	MTU      int          `json:"mtu,omitempty"`
+	Nexthops []Nexthop    `json:"nexthops,omitempty"`
+}
+
+// Nexthop is one path of a multipath route.
+type Nexthop struct {
+	Gateway netip.Addr `json:"gateway,omitzero"`
+	Dev     string     `json:"dev,omitempty"`
+	Weight  int        `json:"weight,omitempty"`
+	Flags   []string   `json:"flags,omitempty"`
+}
+
+// Covers reports whether a packet to addr matches this route's destination.
+func (r Route) Covers(addr netip.Addr) bool {
+	return r.Dst.IsValid() && r.Dst.Contains(addr.Unmap())
+}
+
+// OnLink reports whether the gateway is declared directly reachable on Dev (`onlink`).
+func (r Route) OnLink() bool { return hasString(r.Flags, "onlink") }
+
+// Drops reports whether the route discards what it matches (blackhole, unreachable, prohibit).
+func (r Route) Drops() bool {
+	return r.Type == "blackhole" || r.Type == "unreachable" || r.Type == "prohibit"
+}
+
+// InTable returns the routes of one table ("main", "local", "100"…).
+func (rs *Routes) InTable(table string) []Route {
+	var out []Route
+	for _, r := range rs.Routes {
+		if r.Table == table {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Lookup returns the longest-prefix match for addr in table among unicast-like routes, lowest
+// metric first on ties; ok is false when nothing matches. Types that end the lookup (blackhole,
+// unreachable, prohibit, throw) are returned as they are: the caller decides what they mean.
+func (rs *Routes) Lookup(table string, addr netip.Addr) (Route, bool) {
+	best, found := Route{}, false
+	for _, r := range rs.Routes {
+		if r.Table != table || !r.Covers(addr) || r.Type == "broadcast" || r.Type == "multicast" {
+			continue
+		}
+		if !found || r.Dst.Bits() > best.Dst.Bits() || (r.Dst.Bits() == best.Dst.Bits() && r.Metric < best.Metric) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+var routeTypes = map[string]bool{
+	"unicast": true, "local": true, "broadcast": true, "blackhole": true, "unreachable": true,
+	"prohibit": true, "throw": true, "multicast": true, "anycast": true, "nat": true,
+}
+
+// ParseRoutes reads `ip route show table all` in JSON or text form.
+func ParseRoutes(r io.Reader) (*Routes, error) {
+	data, format, err := readInput(r)
+	if err != nil {
+		return nil, err
+	}
+	out := &Routes{Format: format, Routes: []Route{}}
+	warn := func(w diag.Warning) { out.Warnings = append(out.Warnings, w) }
+	// "default" carries no family: take it from the route's own addresses, else from the routes
+	// before it (iproute2 prints all IPv4 tables before IPv6 ones).
+	sawV6 := false
+	finish := func(rt *Route, dst string) bool {
+		v6 := sawV6 || rt.Gateway.Is6() || rt.PrefSrc.Is6() || rt.Pref != ""
+		for _, nh := range rt.Nexthops {
+			v6 = v6 || nh.Gateway.Is6()
+		}
+		if rt.Gateway.Is4() || rt.PrefSrc.Is4() {
+			v6 = false
+		}
+		p, err := parsePrefix(dst, v6)
+		if err != nil {
+			warn(diag.Warnf(rt.Line, "route: bad destination %q", dst))
+			return false
+		}
+		rt.Dst = p
+		if p.Addr().Is6() {
+			sawV6 = true
+		}
+		if rt.Type == "" {
+			rt.Type = "unicast"
+		}
+		if rt.Table == "" {
+			rt.Table = "main"
+		}
+		return true
+	}
+	if format == FormatJSON {
+		jsonElements(data, warn, func(o jobj) {
+			rt := Route{
+				Line:     o.line,
+				Type:     o.str("type"),
+				Dev:      o.str("dev"),
+				Flags:    o.strs("flags"),
+				Protocol: o.str("protocol"),
+				Scope:    o.str("scope"),
+				PrefSrc:  o.addr("prefsrc"),
+				Table:    o.str("table"),
+				Metric:   uint32(o.uint("metric")),
+				Pref:     o.str("pref"),
+				Gateway:  jsonGateway(o),
+			}
+			if m, ok := o.sub("metrics"); ok {
+				rt.MTU = int(m.num("mtu"))
+			}
+			for _, nh := range o.list("nexthops") {
+				rt.Nexthops = append(rt.Nexthops, Nexthop{
+					Gateway: jsonGateway(nh), Dev: nh.str("dev"), Weight: int(nh.num("weight")), Flags: nh.strs("flags"),
+				})
+			}
+			dst := o.str("dst")
+			if dst == "" {
+				warn(diag.Warnf(o.line, "route without dst"))
+				return
+			}
+			if finish(&rt, dst) {
+				out.Routes = append(out.Routes, rt)
+			}
+		})
+		return out, nil
+	}
+
+	var cur *Route // the route nexthop lines continue
+	textLines(data, func(n int, line string) {
+		if strings.TrimSpace(line) == "" {
+			return
+		}
+		f := strings.Fields(line)
+		if line[0] == ' ' || line[0] == '\t' {
+			if f[0] != "nexthop" || cur == nil {
+				warn(diag.Warnf(n, "route: unexpected continuation line %q", strings.TrimSpace(line)))
+				return
+			}
+			nh, bad := parseNexthop(f[1:])
+			if bad != "" {
+				warn(diag.Warnf(n, "route: nexthop: %s", bad))
+			}
+			cur.Nexthops = append(cur.Nexthops, nh)
+			// The family of a "default" multipath route is only known from its nexthops.
+			if nh.Gateway.Is6() && cur.Dst.Bits() == 0 && cur.Dst.Addr().Is4() && cur.Gateway == (netip.Addr{}) {
+				cur.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+			return
+		}
+		cur = nil
+		rt := Route{Line: n}
+		fr := &fieldReader{f: f}
+		if routeTypes[fr.peek()] {
+			rt.Type = fr.next()
+		}
+		dst := fr.next()
+		if dst == "" {
+			warn(diag.Warnf(n, "route: no destination"))
+			return
+		}
+		for fr.more() {
+			key := fr.next()
+			switch key {
+			case "via":
+				v := fr.next()
+				if v == "inet" || v == "inet6" {
+					v = fr.next()
+				}
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					warn(diag.Warnf(n, "route: bad gateway %q", v))
+				}
+				rt.Gateway = a
+			case "dev":
+				rt.Dev = fr.next()
+			case "proto":
+				rt.Protocol = fr.next()
+			case "scope":
+				rt.Scope = fr.next()
+			case "src":
+				v := fr.next()
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					warn(diag.Warnf(n, "route: bad src %q", v))
+				}
+				rt.PrefSrc = a
+			case "table":
+				rt.Table = fr.next()
+			case "metric":
+				v := fr.next()
+				m, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					warn(diag.Warnf(n, "route: bad metric %q", v))
+				}
+				rt.Metric = uint32(m)
+			case "pref":
+				rt.Pref = fr.next()
+			case "mtu":
+				v := fr.next()
+				if v == "lock" {
+					v = fr.next()
+				}
+				rt.MTU, _ = atoi(v)
+			case "onlink", "linkdown", "dead", "pervasive", "offload", "trap", "notify", "rt_offload", "rt_trap", "offload_failed":
+				rt.Flags = append(rt.Flags, key)
+			case "nexthop":
+				// single-line multipath (some iproute2 versions)
+				rest := fr.f[fr.i:]
+				fr.i = len(fr.f)
+				for len(rest) > 0 {
+					end := 0
+					for end < len(rest) && rest[end] != "nexthop" {
+						end++
+					}
+					nh, bad := parseNexthop(rest[:end])
+					if bad != "" {
+						warn(diag.Warnf(n, "route: nexthop: %s", bad))
+					}
+					rt.Nexthops = append(rt.Nexthops, nh)
+					if end < len(rest) {
+						end++
+					}
+					rest = rest[end:]
+				}
+			case "expires", "error", "tos", "dsfield", "realm", "realms", "nhid", "advmss", "hoplimit",
+				"initcwnd", "initrwnd", "rto_min", "quickack", "window", "rtt", "rttvar", "ssthresh",
+				"cwnd", "reordering", "features", "congctl", "fastopen_no_cookie", "ttl-propagate", "encap", "cache", "from", "iif", "oif", "uid":
+				if key != "cache" {
+					fr.next()
+				}
+			default:
+				// Unknown words are kept quiet: newer iproute2 adds attributes, and dropping one
+				// does not change where a packet goes. A malformed destination is what matters.
+			}
+		}
+		if finish(&rt, dst) {
+			out.Routes = append(out.Routes, rt)
+			cur = &out.Routes[len(out.Routes)-1]
+		}
+	})
+	return out, nil
+}
+
+func parseNexthop(f []string) (Nexthop, string) {
+	var nh Nexthop
+	var bad string
+	fr := &fieldReader{f: f}
+	for fr.more() {
+		switch key := fr.next(); key {
+		case "via":
+			v := fr.next()
+			if v == "inet" || v == "inet6" {
+				v = fr.next()
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				bad = "bad gateway " + strconv.Quote(v)
+			}
+			nh.Gateway = a
+		case "dev":
+			nh.Dev = fr.next()
+		case "weight":
+			nh.Weight, _ = atoi(fr.next())
+		case "onlink", "linkdown", "dead", "pervasive":
+			nh.Flags = append(nh.Flags, key)
+		}
+	}
+	return nh, bad
+}
+
+// jsonGateway reads "gateway" or the RTA_VIA form {"via": {"family": …, "host": …}}.
+func jsonGateway(o jobj) netip.Addr {
+	if o.has("gateway") {
+		return o.addr("gateway")
+	}
+	if v, ok := o.sub("via"); ok {
+		return v.addr("host")
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,286 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/rules"
+)
+
+// JSON writes the canonical report.
+func JSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
+}
+
+// TextOptions shape the terminal rendering.
+type TextOptions struct {
+	// Color adds ANSI colours (only on a terminal).
+	Color bool
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiDim    = "\x1b[2m"
+	ansiRed    = "\x1b[31m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+)
+
+type painter struct{ on bool }
+
+func (p painter) paint(code, s string) string {
+	if !p.on || s == "" {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+func (p painter) severity(s finding.Severity) string {
+	label := strings.ToUpper(string(s))
+	switch s {
+	case finding.Critical:
+		return p.paint(ansiBold+ansiRed, label)
+	case finding.Warning:
+		return p.paint(ansiYellow, label)
+	}
+	return p.paint(ansiCyan, label)
+}
+
+// Text writes the report for a person at a terminal: verdict, findings table, then each finding
+// with its evidence and fix, then what could not be checked.
+func Text(w io.Writer, r *Report, opts TextOptions) error {
+	p := painter{on: opts.Color}
+	ew := &errWriter{w: w}
+	ew.printf("%s\n", p.paint(ansiBold, "netsift diagnosis"+clusterTitle(r)))
+	ew.printf("%s\n", p.paint(ansiDim, bundleLine(r)))
+	ew.printf("\n%s %s\n", p.paint(ansiBold, "Verdict:"), r.Summary.Verdict)
+	ew.printf("Findings: %d critical, %d warning, %d info.  Rules: %d passed, %d failed, %d skipped, %d errors.\n",
+		r.Summary.Findings["critical"], r.Summary.Findings["warning"], r.Summary.Findings["info"],
+		r.Summary.Rules["pass"], r.Summary.Rules["fail"], r.Summary.Rules["skipped"], r.Summary.Rules["error"])
+
+	if len(r.Findings) > 0 {
+		ew.printf("\n")
+		rows := make([][]string, len(r.Findings))
+		for i, f := range r.Findings {
+			rows[i] = []string{fmt.Sprint(i + 1), strings.ToUpper(string(f.Severity)), finding.StageOf(f.ID).String(), f.ID, f.Subject.String()}
+		}
+		if err := Table(ew, []string{"#", "severity", "stage", "rule", "subject"}, rows); err != nil {
+			return err
+		}
+		for i, f := range r.Findings {
+			ew.printf("\n%s %s %s — %s\n", p.paint(ansiBold, fmt.Sprintf("[%d]", i+1)), p.severity(f.Severity), p.paint(ansiBold, f.ID), f.Title)
+			ew.printf("    %s\n", f.Subject.String())
+			ew.printf("%s\n", indent(wrap(f.Message, 96), "    "))
+			if len(f.Evidence) > 0 {
+				ew.printf("    %s\n", p.paint(ansiBold, "Evidence:"))
+				width := 0
+				for _, e := range f.Evidence {
+					width = max(width, len(e.Location()))
+				}
+				for _, e := range f.Evidence {
+					ew.printf("      %s  %s\n", p.paint(ansiDim, pad(e.Location(), width)), e.Excerpt)
+				}
+			}
+			if f.Remediation != "" {
+				ew.printf("    %s\n", p.paint(ansiBold, "Next steps:"))
+				for _, l := range strings.Split(f.Remediation, "\n") {
+					if strings.HasPrefix(l, "#") {
+						ew.printf("      %s\n", p.paint(ansiDim, l))
+					} else {
+						ew.printf("      $ %s\n", l)
+					}
+				}
+			}
+		}
+	}
+	writeNotChecked(ew, r, p)
+	return ew.err
+}
+
+func clusterTitle(r *Report) string {
+	var parts []string
+	if r.Bundle.Cluster != "" {
+		parts = append(parts, "cluster "+r.Bundle.Cluster)
+	}
+	if r.Cluster.KubernetesVersion != "" {
+		parts = append(parts, "Kubernetes "+r.Cluster.KubernetesVersion)
+	}
+	parts = append(parts, fmt.Sprintf("%d nodes, %d pods, %d services", len(r.Cluster.Nodes), r.Cluster.Pods, r.Cluster.Services))
+	return " — " + strings.Join(parts, ", ")
+}
+
+func bundleLine(r *Report) string {
+	s := "bundle " + strings.Join(r.Bundle.Sources, " + ")
+	if r.Bundle.CollectedAt != nil {
+		s += ", collected " + r.Bundle.CollectedAt.Format("2006-01-02 15:04 UTC")
+	}
+	return s + ", analysed by netsift " + r.Tool.Version
+}
+
+func writeNotChecked(ew *errWriter, r *Report, p painter) {
+	var skipped, errored []rules.Outcome
+	for _, o := range r.Rules {
+		switch o.Status {
+		case rules.Skipped:
+			skipped = append(skipped, o)
+		case rules.Error:
+			errored = append(errored, o)
+		}
+	}
+	if len(errored) > 0 {
+		ew.printf("\n%s\n", p.paint(ansiBold+ansiRed, "Rules that failed to run (a bug in netsift; please report it with the bundle):"))
+		for _, o := range errored {
+			ew.printf("  %s: %s\n", o.ID, firstLine(o.Error))
+		}
+	}
+	if len(skipped) > 0 {
+		ew.printf("\n%s\n", p.paint(ansiBold, "Not checked (inputs missing from the bundle):"))
+		for _, o := range skipped {
+			ew.printf("  %s  skipped: missing %s\n", o.ID, strings.Join(o.Missing, "; "))
+		}
+	}
+	var notes []string
+	for _, o := range r.Rules {
+		for _, n := range o.Notes {
+			notes = append(notes, o.ID+": "+n)
+		}
+	}
+	if len(notes) > 0 {
+		ew.printf("\n%s\n", p.paint(ansiBold, "Partly checked:"))
+		for _, n := range notes {
+			ew.printf("  %s\n", n)
+		}
+	}
+	if len(r.FailedCommands) > 0 {
+		ew.printf("\n%s\n", p.paint(ansiBold, "Collection commands that failed:"))
+		for _, c := range r.FailedCommands {
+			where := ""
+			if c.Node != "" {
+				where = " on " + c.Node
+			}
+			state := fmt.Sprintf("exit %d", c.ExitCode)
+			if c.TimedOut {
+				state = "timed out"
+			}
+			ew.printf("  %s%s (%s): %s\n", c.Command, where, state, firstLine(lastLines(c.Stderr)))
+		}
+	}
+	if len(r.Warnings) > 0 {
+		ew.printf("\n%s\n", p.paint(ansiBold, fmt.Sprintf("Input warnings (%d):", len(r.Warnings))))
+		for i, w := range r.Warnings {
+			if i == 20 {
+				ew.printf("  … and %d more (see -o json)\n", len(r.Warnings)-20)
+				break
+			}
+			ew.printf("  %s\n", w.String())
+		}
+	}
+}
+
+func lastLines(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// Table writes a borderless, kubectl-style aligned table.
+func Table(w io.Writer, header []string, rows [][]string) error {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Symbols: tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenRows: tw.Off, BetweenColumns: tw.Off},
+				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
+			},
+		})),
+		tablewriter.WithConfig(tablewriter.Config{
+			Header: tw.CellConfig{
+				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+				Formatting: tw.CellFormatting{AutoFormat: tw.On},
+			},
+			Row: tw.CellConfig{Alignment: tw.CellAlignment{Global: tw.AlignLeft}},
+		}),
+	)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
+		return err
+	}
+	return t.Render()
+}
+
+func pad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// wrap breaks text at spaces so lines stay under width.
+func wrap(s string, width int) string {
+	var out strings.Builder
+	for pi, para := range strings.Split(s, "\n") {
+		if pi > 0 {
+			out.WriteByte('\n')
+		}
+		col := 0
+		for i, word := range strings.Fields(para) {
+			if i > 0 && col+1+len(word) > width {
+				out.WriteByte('\n')
+				col = 0
+			} else if i > 0 {
+				out.WriteByte(' ')
+				col++
+			}
+			out.WriteString(word)
+			col += len(word)
+		}
+	}
+	return out.String()
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}

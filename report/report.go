@@ -1,0 +1,183 @@
+// Package report builds the one canonical diagnosis document (JSON) from an analysis and renders
+// it as terminal text or Markdown. Every renderer reads only the Report value, so they never
+// disagree.
+package report
+
+import (
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
+	"github.com/netsift/netsift/analyze/rules"
+)
+
+// SchemaVersion is the version of the JSON report's shape; bump it on incompatible changes.
+const SchemaVersion = 1
+
+// Report is the canonical diagnosis.
+type Report struct {
+	SchemaVersion int               `json:"schema_version"`
+	Tool          Tool              `json:"tool"`
+	Bundle        BundleInfo        `json:"bundle"`
+	Cluster       Cluster           `json:"cluster"`
+	Summary       Summary           `json:"summary"`
+	Findings      []finding.Finding `json:"findings"`
+	Rules         []rules.Outcome   `json:"rules"`
+	// Warnings are inputs that could not be read, in whole or in part.
+	Warnings []finding.InputWarning `json:"warnings"`
+	// FailedCommands are collection commands the manifest records as failed.
+	FailedCommands []bundle.CommandRecord `json:"failed_commands,omitempty"`
+}
+
+// Tool identifies the analyzer that wrote the report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// BundleInfo identifies what was analysed.
+type BundleInfo struct {
+	Sources          []string   `json:"sources"`
+	FormatVersion    int        `json:"format_version,omitempty"`
+	CollectorVersion string     `json:"collector_version,omitempty"`
+	CollectedAt      *time.Time `json:"collected_at,omitempty"`
+	Cluster          string     `json:"cluster,omitempty"`
+	Context          string     `json:"context,omitempty"`
+}
+
+// Cluster is the cluster at a glance.
+type Cluster struct {
+	KubernetesVersion string     `json:"kubernetes_version,omitempty"`
+	Nodes             []NodeInfo `json:"nodes"`
+	Pods              int        `json:"pods"`
+	Services          int        `json:"services"`
+}
+
+// NodeInfo is one node at a glance.
+type NodeInfo struct {
+	Name       string `json:"name"`
+	Ready      string `json:"ready"`
+	InternalIP string `json:"internal_ip,omitempty"`
+	PodCIDR    string `json:"pod_cidr,omitempty"`
+	// Captures is how many node captures the bundle holds for it.
+	Captures int `json:"captures"`
+}
+
+// Summary counts findings and outcomes, and states the verdict.
+type Summary struct {
+	Verdict  string         `json:"verdict"`
+	Findings map[string]int `json:"findings"`
+	Rules    map[string]int `json:"rules"`
+}
+
+// Build assembles the report. The result's findings are already sorted by the engine.
+func Build(b *bundle.Bundle, m *model.Model, res *rules.Result, toolVersion string) *Report {
+	r := &Report{
+		SchemaVersion: SchemaVersion,
+		Tool:          Tool{Name: "netsift", Version: toolVersion},
+		Bundle:        BundleInfo{Sources: b.Sources},
+		Findings:      res.Findings,
+		Rules:         res.Outcomes,
+		Warnings:      append(append([]finding.InputWarning{}, b.Warnings...), m.Warnings...),
+	}
+	if r.Findings == nil {
+		r.Findings = []finding.Finding{}
+	}
+	if mf := b.Manifest; mf != nil {
+		r.Bundle.FormatVersion = mf.FormatVersion
+		r.Bundle.CollectorVersion = mf.CollectorVersion
+		r.Bundle.Cluster = mf.Cluster
+		r.Bundle.Context = mf.Context
+		if !mf.CollectedAt.IsZero() {
+			t := mf.CollectedAt.UTC()
+			r.Bundle.CollectedAt = &t
+		}
+		for _, c := range mf.Commands {
+			if c.ExitCode != 0 || c.TimedOut {
+				r.FailedCommands = append(r.FailedCommands, c)
+			}
+		}
+	}
+	r.Cluster = clusterInfo(b, m)
+	r.Summary = summarize(r)
+	return r
+}
+
+func clusterInfo(b *bundle.Bundle, m *model.Model) Cluster {
+	c := Cluster{KubernetesVersion: m.Version, Pods: len(m.Pods), Services: len(m.Services), Nodes: []NodeInfo{}}
+	seen := map[string]bool{}
+	for _, n := range m.Nodes {
+		ni := NodeInfo{Name: n.Name, Ready: "Unknown", PodCIDR: n.Spec.PodCIDR, Captures: len(b.Dir("nodes/" + n.Name))}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				ni.Ready = string(cond.Status)
+			}
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && ni.InternalIP == "" {
+				ni.InternalIP = a.Address
+			}
+		}
+		seen[n.Name] = true
+		c.Nodes = append(c.Nodes, ni)
+	}
+	// Nodes with captures but no Node object (a node bundle without the cluster bundle).
+	for _, name := range b.Nodes() {
+		if !seen[name] {
+			c.Nodes = append(c.Nodes, NodeInfo{Name: name, Ready: "(no Node object)", Captures: len(b.Dir("nodes/" + name))})
+		}
+	}
+	sort.Slice(c.Nodes, func(i, j int) bool { return c.Nodes[i].Name < c.Nodes[j].Name })
+	return c
+}
+
+func summarize(r *Report) Summary {
+	s := Summary{
+		Findings: map[string]int{string(finding.Critical): 0, string(finding.Warning): 0, string(finding.Info): 0},
+		Rules:    map[string]int{string(rules.Pass): 0, string(rules.Fail): 0, string(rules.Skipped): 0, string(rules.Error): 0},
+	}
+	for _, f := range r.Findings {
+		s.Findings[string(f.Severity)]++
+	}
+	for _, o := range r.Rules {
+		s.Rules[string(o.Status)]++
+	}
+	switch {
+	case len(r.Findings) > 0:
+		top := r.Findings[0]
+		s.Verdict = string(top.Severity) + ": " + top.Title + " — " + top.Subject.String()
+	case s.Rules[string(rules.Skipped)]+s.Rules[string(rules.Error)] > 0:
+		s.Verdict = "no fault found by the rules that could run; some rules were skipped or failed (see below)"
+	default:
+		s.Verdict = "no fault found"
+	}
+	return s
+}
+
+// Filter keeps the findings at least as severe as min and recomputes the summary's counts.
+// Rule outcomes are kept whole: they say what was checked.
+func (r *Report) Filter(min finding.Severity) {
+	var kept []finding.Finding
+	for _, f := range r.Findings {
+		if f.Severity.AtLeast(min) {
+			kept = append(kept, f)
+		}
+	}
+	if kept == nil {
+		kept = []finding.Finding{}
+	}
+	r.Findings = kept
+	r.Summary = summarize(r)
+}
+
+// Worst returns the most severe finding's severity, or "" when there is none.
+func (r *Report) Worst() finding.Severity {
+	if len(r.Findings) == 0 {
+		return ""
+	}
+	return r.Findings[0].Severity
+}
