@@ -18,13 +18,18 @@ func Markdown(w io.Writer, r *Report) error {
 		r.Summary.Findings["critical"], r.Summary.Findings["warning"], r.Summary.Findings["info"])
 
 	if len(r.Findings) > 0 {
-		ew.printf("## Findings\n\n| # | severity | stage | rule | subject |\n|---|---|---|---|---|\n")
+		index := findingIndex(r)
+		ew.printf("## Findings\n\n| # | severity | stage | rule | subject | caused by |\n|---|---|---|---|---|---|\n")
 		for i, f := range r.Findings {
-			ew.printf("| %d | %s | %s | `%s` | %s |\n", i+1, f.Severity, finding.StageOf(f.ID), f.ID, mdEscape(f.Subject.String()))
+			ew.printf("| %d | %s | %s | `%s` | %s | %s |\n", i+1, f.Severity, finding.StageOf(f.ID), f.ID, mdEscape(f.Subject.String()), causeRefs(f, index))
 		}
 		for i, f := range r.Findings {
 			ew.printf("\n### %d. %s: %s — %s\n\n", i+1, strings.ToUpper(string(f.Severity)), f.ID, mdEscape(f.Title))
-			ew.printf("**Subject:** %s\n\n%s\n\n", mdEscape(f.Subject.String()), mdEscape(f.Message))
+			ew.printf("**Subject:** %s\n\n", mdEscape(f.Subject.String()))
+			if refs := causeRefs(f, index); refs != "" {
+				ew.printf("_A consequence of %s: fix that first._\n\n", refs)
+			}
+			ew.printf("%s\n\n", mdEscape(f.Message))
 			if len(f.Evidence) > 0 {
 				ew.printf("**Evidence:**\n\n```\n")
 				for _, e := range f.Evidence {

@@ -71,16 +71,20 @@ func Text(w io.Writer, r *Report, opts TextOptions) error {
 
 	if len(r.Findings) > 0 {
 		ew.printf("\n")
+		index := findingIndex(r)
 		rows := make([][]string, len(r.Findings))
 		for i, f := range r.Findings {
-			rows[i] = []string{fmt.Sprint(i + 1), strings.ToUpper(string(f.Severity)), finding.StageOf(f.ID).String(), f.ID, f.Subject.String()}
+			rows[i] = []string{fmt.Sprint(i + 1), strings.ToUpper(string(f.Severity)), finding.StageOf(f.ID).String(), f.ID, f.Subject.String(), causeRefs(f, index)}
 		}
-		if err := Table(ew, []string{"#", "severity", "stage", "rule", "subject"}, rows); err != nil {
+		if err := Table(ew, []string{"#", "severity", "stage", "rule", "subject", "caused by"}, rows); err != nil {
 			return err
 		}
 		for i, f := range r.Findings {
 			ew.printf("\n%s %s %s — %s\n", p.paint(ansiBold, fmt.Sprintf("[%d]", i+1)), p.severity(f.Severity), p.paint(ansiBold, f.ID), f.Title)
 			ew.printf("    %s\n", f.Subject.String())
+			if refs := causeRefs(f, index); refs != "" {
+				ew.printf("    %s\n", p.paint(ansiDim, "A consequence of "+refs+": fix that first."))
+			}
 			ew.printf("%s\n", indent(wrap(f.Message, 96), "    "))
 			if len(f.Evidence) > 0 {
 				ew.printf("    %s\n", p.paint(ansiBold, "Evidence:"))
@@ -106,6 +110,26 @@ func Text(w io.Writer, r *Report, opts TextOptions) error {
 	}
 	writeNotChecked(ew, r, p)
 	return ew.err
+}
+
+// findingIndex maps each finding's fingerprint to its 1-based number in the report.
+func findingIndex(r *Report) map[string]int {
+	idx := make(map[string]int, len(r.Findings))
+	for i, f := range r.Findings {
+		idx[f.Fingerprint] = i + 1
+	}
+	return idx
+}
+
+// causeRefs renders a finding's causes as "#7 cni.pod-crashloop" references.
+func causeRefs(f finding.Finding, index map[string]int) string {
+	var refs []string
+	for _, fp := range f.CausedBy {
+		if n, ok := index[fp]; ok {
+			refs = append(refs, fmt.Sprintf("#%d", n))
+		}
+	}
+	return strings.Join(refs, " ")
 }
 
 func clusterTitle(r *Report) string {

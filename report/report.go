@@ -69,9 +69,11 @@ type NodeInfo struct {
 
 // Summary counts findings and outcomes, and states the verdict.
 type Summary struct {
-	Verdict  string         `json:"verdict"`
-	Findings map[string]int `json:"findings"`
-	Rules    map[string]int `json:"rules"`
+	Verdict string `json:"verdict"`
+	// RootCause is the fingerprint of the finding the verdict names.
+	RootCause string         `json:"root_cause,omitempty"`
+	Findings  map[string]int `json:"findings"`
+	Rules     map[string]int `json:"rules"`
 }
 
 // Build assembles the report. The result's findings are already sorted by the engine.
@@ -149,7 +151,14 @@ func summarize(r *Report) Summary {
 	switch {
 	case len(r.Findings) > 0:
 		top := r.Findings[0]
+		for _, f := range r.Findings {
+			if len(f.CausedBy) == 0 {
+				top = f
+				break
+			}
+		}
 		s.Verdict = string(top.Severity) + ": " + top.Title + " — " + top.Subject.String()
+		s.RootCause = top.Fingerprint
 	case s.Rules[string(rules.Skipped)]+s.Rules[string(rules.Error)] > 0:
 		s.Verdict = "no fault found by the rules that could run; some rules were skipped or failed (see below)"
 	default:

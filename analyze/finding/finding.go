@@ -98,6 +98,10 @@ type Finding struct {
 	Message     string     `json:"message"`
 	Evidence    []Evidence `json:"evidence"`
 	Remediation string     `json:"remediation,omitempty"`
+	// CausedBy lists the fingerprints of findings this one is a consequence of (a Service
+	// without endpoints because its pods' node has no network). The verdict is the first
+	// finding that is caused by nothing else.
+	CausedBy []string `json:"caused_by,omitempty"`
 	// Key distinguishes findings of one rule on one subject (a port, a device); it is part of
 	// the fingerprint, so it must not contain line numbers or other volatile values.
 	Key         string `json:"-"`

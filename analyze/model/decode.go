@@ -23,8 +23,8 @@ type rawObject struct {
 
 // decodeLimits guard against YAML bombs (aliases expanding exponentially) and absurd nesting.
 const (
-	maxNodesPerDocument = 20_000_000
-	maxDepth            = 500
+	maxNodesPerObject = 1_000_000
+	maxDepth          = 500
 )
 
 type decodeError struct {
@@ -291,7 +291,7 @@ type converter struct {
 
 func (c *converter) write(buf *bytes.Buffer, n *yaml.Node, depth int) error {
 	c.nodes++
-	if c.nodes > maxNodesPerDocument {
+	if c.nodes > maxNodesPerObject {
 		return errors.New("object too large or alias expansion too deep (YAML bomb?)")
 	}
 	if depth > maxDepth {

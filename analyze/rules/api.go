@@ -63,12 +63,9 @@ kubectl get --raw /readyz?verbose`,
 			return
 		}
 		eps, found := m.ServiceEndpoints(svc)
-		src, hasSrc := m.EndpointsSource(svc)
 		if !found || len(eps) == 0 {
 			ev := []finding.Evidence{m.Evidence(svc.Src, "spec", "clusterIP")}
-			if hasSrc {
-				ev = append(ev, m.Evidence(src, "endpoints"), m.Evidence(src, "subsets"))
-			}
+			ev = append(ev, emptyEndpointsEvidence(m, svc)...)
 			c.Report(finding.Finding{
 				Subject:  serviceSubject(svc),
 				Key:      "endpoints",

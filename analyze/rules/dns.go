@@ -91,15 +91,11 @@ kubectl -n kube-system scale deployment coredns --replicas=2`,
 			sev = finding.Critical
 			summary = fmt.Sprintf("All %d cluster DNS pods are not Ready: names do not resolve in pods.", len(pods))
 		}
-		var ev []finding.Evidence
-		var reasons []string
+		reasons, ev := groupReasons(m, down, 3)
 		for _, p := range down {
-			why, pev := podProblem(m, p)
-			reasons = append(reasons, p.Name+": "+why)
-			ev = append(ev, pev...)
 			ev = append(ev, grepLogs(m.Bundle, p, 2, dnsLogCauses...)...)
 		}
-		msg := summary + " " + strings.Join(reasons, "; ") + "."
+		msg := summary + " " + reasons + "."
 		if cause := dnsCause(ev); cause != "" {
 			msg += " " + cause
 		}
@@ -191,9 +187,7 @@ kubectl -n %s edit service %s`, svc.Namespace, svc.Name, svc.Namespace, svc.Name
 		eps, _ := m.ServiceEndpoints(svc)
 		if readyCount(eps) == 0 {
 			ev := m.EvidenceLines(svc.Src, 3, "spec", "selector")
-			if src, ok := m.EndpointsSource(svc); ok {
-				ev = append(ev, m.Evidence(src, "endpoints"), m.Evidence(src, "subsets"))
-			}
+			ev = append(ev, emptyEndpointsEvidence(m, svc)...)
 			c.Report(finding.Finding{
 				Subject:  subject,
 				Key:      "endpoints",

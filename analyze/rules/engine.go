@@ -147,6 +147,7 @@ func Run(m *model.Model, rules []*Rule, opts Options) (*Result, error) {
 		res.Findings = append(res.Findings, fs...)
 	}
 	finding.Sort(res.Findings)
+	correlate(m, res.Findings)
 	return res, nil
 }
 

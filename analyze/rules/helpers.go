@@ -37,7 +37,7 @@ func podProblem(m *model.Model, p *model.Pod) (string, []finding.Evidence) {
 	}
 	for i, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
-			why = append(why, fmt.Sprintf("not scheduled: %s", firstNonEmpty(c.Message, c.Reason)))
+			why = append(why, fmt.Sprintf("not scheduled: %s", truncate(firstNonEmpty(c.Message, c.Reason), 160)))
 			ev = append(ev, m.Evidence(p.Src, "status", "conditions", itoa(i), "message"))
 		}
 	}
@@ -85,6 +85,9 @@ func podProblem(m *model.Model, p *model.Pod) (string, []finding.Evidence) {
 	// Probe failures and scheduling failures are told by events.
 	for _, e := range m.EventsFor("Pod", p.Namespace, p.Name) {
 		if e.Type == corev1.EventTypeWarning && (e.Reason == "Unhealthy" || e.Reason == "FailedScheduling" || e.Reason == "FailedCreatePodSandBox" || e.Reason == "BackOff") {
+			if e.Reason == "FailedScheduling" && strings.Contains(strings.Join(why, " "), "not scheduled") {
+				continue // the PodScheduled condition already says it
+			}
 			msg := fmt.Sprintf("event %s: %s", e.Reason, truncate(e.Message, 200))
 			if e.Count > 1 {
 				msg += fmt.Sprintf(" (x%d)", e.Count)
@@ -107,7 +110,37 @@ func podProblem(m *model.Model, p *model.Pod) (string, []finding.Evidence) {
 	return strings.Join(dedupe(why), "; "), ev
 }
 
-// logFinder reads the logs the collector kept for a pod: logs/<ns>/<pod>/<container>[.previous].log.
+// groupReasons lists pods by identical reason ("a, b: reason; c: other"), at most max groups.
+func groupReasons(m *model.Model, pods []*model.Pod, max int) (string, []finding.Evidence) {
+	var order []string
+	byWhy := map[string][]string{}
+	var ev []finding.Evidence
+	for _, p := range pods {
+		why, pev := podProblem(m, p)
+		if _, ok := byWhy[why]; !ok {
+			order = append(order, why)
+			if len(order) <= max {
+				ev = append(ev, pev...)
+			}
+		}
+		byWhy[why] = append(byWhy[why], p.Name)
+	}
+	var parts []string
+	for i, why := range order {
+		if i == max {
+			parts = append(parts, fmt.Sprintf("and %d more reasons", len(order)-max))
+			break
+		}
+		names := byWhy[why]
+		if len(names) > 3 {
+			names = append(names[:3:3], fmt.Sprintf("%d more", len(byWhy[why])-3))
+		}
+		parts = append(parts, strings.Join(names, ", ")+": "+why)
+	}
+	return strings.Join(parts, "; "), ev
+}
+
+// podLogs reads the logs the collector kept for a pod: logs/<ns>/<pod>/<container>[.previous].log.
 func podLogs(b *bundle.Bundle, p *model.Pod) []*bundle.File {
 	return b.Dir("logs/" + p.Namespace + "/" + p.Name)
 }

@@ -73,12 +73,10 @@ var svcNoEndpoints = &Rule{
 				cause = fmt.Sprintf("%d Ready pod(s) match, yet the endpoints list none ready: the endpoint controllers in kube-controller-manager are lagging or failing", countReady(pods))
 			}
 			ev := m.EvidenceLines(svc.Src, 4, "spec", "selector")
-			if src, ok := m.EndpointsSource(svc); ok {
-				if len(eps) == 0 {
-					ev = append(ev, m.Evidence(src, "endpoints"), m.Evidence(src, "subsets"))
-				} else {
-					ev = append(ev, m.Evidence(src, append(eps[0].Path, "conditions", "ready")...))
-				}
+			if len(eps) > 0 {
+				ev = append(ev, m.Evidence(eps[0].Src, append(eps[0].Path, "conditions", "ready")...))
+			} else {
+				ev = append(ev, emptyEndpointsEvidence(m, svc)...)
 			}
 			c.Report(finding.Finding{
 				Subject: serviceSubject(svc),
@@ -91,6 +89,19 @@ kubectl -n %[1]s get pods -l '%[3]s' -o wide`, svc.Namespace, svc.Name, selector
 			})
 		}
 	},
+}
+
+// emptyEndpointsEvidence quotes where a Service's endpoints should be: its EndpointSlices'
+// endpoints field, or its Endpoints object.
+func emptyEndpointsEvidence(m *model.Model, svc *model.Service) []finding.Evidence {
+	var ev []finding.Evidence
+	for _, s := range m.SlicesOf(svc.Namespace, svc.Name) {
+		ev = append(ev, m.Evidence(s.Src, "endpoints"))
+	}
+	if e := m.EndpointsOf(svc.Namespace, svc.Name); e != nil && len(ev) == 0 {
+		ev = append(ev, m.Evidence(e.Src, "subsets"))
+	}
+	return ev
 }
 
 func countReady(pods []*model.Pod) int {
@@ -139,7 +150,7 @@ var svcSelectorMismatch = &Rule{
 						svc.Namespace, svc.Name, d.key, d.have)
 				}
 			} else {
-				msg += " No pod there has labels that differ from it by a single key or value" + labelSummary(m.PodsIn(svc.Namespace)) + "."
+				msg += " No pod there has labels that look like a typo of it" + labelSummary(m.PodsIn(svc.Namespace)) + "."
 			}
 			c.Report(finding.Finding{
 				Subject:  serviceSubject(svc),
@@ -165,11 +176,17 @@ func (d labelDiff) describe() string {
 	return fmt.Sprintf("they have %s=%s where the selector wants %s=%s", d.key, d.have, d.key, d.want)
 }
 
-// nearestPods returns the pods whose labels miss the selector by exactly one key or value,
-// with how they miss it.
+// nearestPods returns the pods most likely meant by a selector that matches none: those whose
+// labels miss it by exactly one key, where the value they carry looks like the wanted one (a
+// typo, a prefix) or the key is simply absent. Pods that merely carry another app's label are
+// not "near": for a one-key selector every pod differs by one value.
 func nearestPods(sel map[string]string, pods []*model.Pod) ([]*model.Pod, []labelDiff) {
-	var out []*model.Pod
-	var diffs []labelDiff
+	type group struct {
+		diff  labelDiff
+		score float64
+		pods  []*model.Pod
+	}
+	groups := map[labelDiff]*group{}
 	for _, p := range pods {
 		var miss []labelDiff
 		for k, want := range sel {
@@ -177,12 +194,73 @@ func nearestPods(sel map[string]string, pods []*model.Pod) ([]*model.Pod, []labe
 				miss = append(miss, labelDiff{key: k, want: want, have: have})
 			}
 		}
-		if len(miss) == 1 {
-			out = append(out, p)
-			diffs = append(diffs, miss[0])
+		if len(miss) != 1 {
+			continue
+		}
+		d := miss[0]
+		score := similarity(d.want, d.have)
+		if d.have == "" && len(sel) > 1 {
+			score = 0.75 // all other keys match; only this one is absent
+		}
+		if score < 0.5 {
+			continue
+		}
+		g := groups[d]
+		if g == nil {
+			g = &group{diff: d, score: score}
+			groups[d] = g
+		}
+		g.pods = append(g.pods, p)
+	}
+	var best *group
+	for _, g := range groups {
+		if best == nil || g.score > best.score || g.score == best.score && (len(g.pods) > len(best.pods) ||
+			len(g.pods) == len(best.pods) && g.diff.have < best.diff.have) {
+			best = g
 		}
 	}
-	return out, diffs
+	if best == nil {
+		return nil, nil
+	}
+	diffs := make([]labelDiff, len(best.pods))
+	for i := range diffs {
+		diffs[i] = best.diff
+	}
+	return best.pods, diffs
+}
+
+// similarity scores how alike two label values are, from 0 to 1: one containing the other, or a
+// small edit distance relative to their length.
+func similarity(a, b string) float64 {
+	if a == "" || b == "" {
+		return 0
+	}
+	la, lb := strings.ToLower(a), strings.ToLower(b)
+	if strings.Contains(la, lb) || strings.Contains(lb, la) {
+		return 0.8
+	}
+	d := levenshtein(la, lb)
+	return 1 - float64(d)/float64(max(len(la), len(lb)))
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // labelSummary lists the label sets present among pods, most common first (at most three).
@@ -230,23 +308,13 @@ var svcPodsNotReady = &Rule{
 			if len(pods) == 0 || countReady(pods) > 0 {
 				continue
 			}
-			ev := m.EvidenceLines(svc.Src, 3, "spec", "selector")
-			var reasons []string
-			for i, p := range pods {
-				why, pev := podProblem(m, p)
-				if i < 5 {
-					reasons = append(reasons, fmt.Sprintf("%s: %s", p.Name, why))
-					ev = append(ev, pev...)
-				}
-			}
-			if len(pods) > 5 {
-				reasons = append(reasons, fmt.Sprintf("and %d more", len(pods)-5))
-			}
+			reasons, pev := groupReasons(m, pods, 4)
+			ev := append(m.EvidenceLines(svc.Src, 3, "spec", "selector"), pev...)
 			p := pods[0]
 			c.Report(finding.Finding{
 				Subject: serviceSubject(svc),
 				Message: fmt.Sprintf("Service %s/%s selects %d pod(s), none Ready, so it has no endpoint. %s.",
-					svc.Namespace, svc.Name, len(pods), strings.Join(reasons, "; ")),
+					svc.Namespace, svc.Name, len(pods), reasons),
 				Evidence: dedupeEvidence(ev),
 				Remediation: fmt.Sprintf(`# why the pods are not Ready
 kubectl -n %[1]s describe pod %[2]s

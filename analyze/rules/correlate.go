@@ -1,0 +1,134 @@
+package rules
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
+)
+
+// correlate links findings that are consequences of others, so the report can name the root
+// cause instead of its loudest symptom. The knowledge of which fault causes which lives here,
+// in one place, not in the rules.
+func correlate(m *model.Model, fs []finding.Finding) {
+	type key struct{ id, ns, name string }
+	bySubject := map[key]int{}
+	byNode := map[string][]int{} // node → indexes of node-level root causes on it
+	for i, f := range fs {
+		bySubject[key{f.ID, f.Subject.Namespace, f.Subject.Name}] = i
+		switch f.ID {
+		case "cni.pod-crashloop", "node.not-ready", "node.selinux-blocks-cni", "cni.config-missing",
+			"sysctl.ip-forward-off", "sysctl.bridge-nf-off", "iptables.forward-drop", "route.podcidr-missing":
+			if f.Subject.Node != "" {
+				byNode[f.Subject.Node] = append(byNode[f.Subject.Node], i)
+			}
+		}
+	}
+	link := func(i, cause int) {
+		if i == cause {
+			return
+		}
+		fp := fs[cause].Fingerprint
+		for _, c := range fs[i].CausedBy {
+			if c == fp {
+				return
+			}
+		}
+		fs[i].CausedBy = append(fs[i].CausedBy, fp)
+	}
+	// nodeCauses links finding i to the deepest node-level causes on the given nodes: a CNI
+	// agent failing explains a NotReady node, which explains its pods.
+	nodeCauses := func(i int, nodes map[string]bool) bool {
+		linked := false
+		for n := range nodes {
+			for _, c := range byNode[n] {
+				if fs[c].ID != "node.not-ready" || len(byNode[n]) == 1 {
+					link(i, c)
+					linked = true
+				}
+			}
+		}
+		return linked
+	}
+	for i, f := range fs {
+		s := f.Subject
+		switch f.ID {
+		case "svc.no-endpoints":
+			for _, cause := range []string{"svc.selector-mismatch", "svc.targetport-mismatch", "svc.pods-not-ready"} {
+				if c, ok := bySubject[key{cause, s.Namespace, s.Name}]; ok {
+					link(i, c)
+				}
+			}
+			if c, ok := bySubject[key{"dns.coredns-down", "kube-system", "coredns"}]; ok && isDNSService(m, s) {
+				link(i, c)
+			}
+		case "dns.service-broken":
+			if c, ok := bySubject[key{"dns.coredns-down", "kube-system", "coredns"}]; ok && f.Key == "endpoints" {
+				link(i, c)
+			}
+		case "svc.pods-not-ready":
+			if c, ok := bySubject[key{"dns.coredns-down", "kube-system", "coredns"}]; ok && isDNSService(m, s) {
+				link(i, c)
+				continue
+			}
+			if svc := m.Service(s.Namespace, s.Name); svc != nil {
+				nodeCauses(i, nodesOf(m, m.SelectPods(svc.Namespace, svc.Spec.Selector)))
+			}
+		case "dns.coredns-down":
+			nodeCauses(i, nodesOf(m, dnsPods(m)))
+		case "node.not-ready":
+			for _, c := range byNode[s.Node] {
+				if fs[c].ID == "cni.pod-crashloop" || fs[c].ID == "cni.config-missing" {
+					link(i, c)
+				}
+			}
+		case "cni.pod-crashloop":
+			for _, c := range byNode[s.Node] {
+				if fs[c].ID == "node.selinux-blocks-cni" {
+					link(i, c)
+				}
+			}
+		}
+	}
+}
+
+func isDNSService(m *model.Model, s finding.Subject) bool {
+	svc := dnsService(m)
+	return svc != nil && svc.Namespace == s.Namespace && svc.Name == s.Name
+}
+
+// nodesOf returns the nodes of the pods that are not Ready. A pod that could not be scheduled
+// because nodes are tainted not-ready or unreachable counts against every NotReady node.
+func nodesOf(m *model.Model, pods []*model.Pod) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range pods {
+		if ready, _ := podReady(p); ready {
+			continue
+		}
+		if p.Spec.NodeName != "" {
+			out[p.Spec.NodeName] = true
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && (strings.Contains(c.Message, "node.kubernetes.io/not-ready") || strings.Contains(c.Message, "node.kubernetes.io/unreachable")) {
+				for _, n := range m.Nodes {
+					if !nodeIsReady(n) {
+						out[n.Name] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func nodeIsReady(n *model.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
