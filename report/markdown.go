@@ -12,7 +12,7 @@ import (
 func Markdown(w io.Writer, r *Report) error {
 	ew := &errWriter{w: w}
 	ew.printf("# netsift diagnosis%s\n\n", clusterTitle(r))
-	ew.printf("_%s_\n\n", mdEscape(bundleLine(r)))
+	ew.printf("_%s_\n\n_%s_\n\n", mdEscape(bundleLine(r)), mdEscape(assumptionLine(r)))
 	ew.printf("**Verdict:** %s\n\n", mdEscape(r.Summary.Verdict))
 	ew.printf("| severity | critical | warning | info |\n|---|---|---|---|\n| findings | %d | %d | %d |\n\n",
 		r.Summary.Findings["critical"], r.Summary.Findings["warning"], r.Summary.Findings["info"])

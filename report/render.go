@@ -64,6 +64,7 @@ func Text(w io.Writer, r *Report, opts TextOptions) error {
 	ew := &errWriter{w: w}
 	ew.printf("%s\n", p.paint(ansiBold, "netsift diagnosis"+clusterTitle(r)))
 	ew.printf("%s\n", p.paint(ansiDim, bundleLine(r)))
+	ew.printf("%s\n", p.paint(ansiDim, assumptionLine(r)))
 	ew.printf("\n%s %s\n", p.paint(ansiBold, "Verdict:"), r.Summary.Verdict)
 	ew.printf("Findings: %d critical, %d warning, %d info.  Rules: %d passed, %d failed, %d skipped, %d errors.\n",
 		r.Summary.Findings["critical"], r.Summary.Findings["warning"], r.Summary.Findings["info"],
@@ -142,6 +143,24 @@ func clusterTitle(r *Report) string {
 	}
 	parts = append(parts, fmt.Sprintf("%d nodes, %d pods, %d services", len(r.Cluster.Nodes), r.Cluster.Pods, r.Cluster.Services))
 	return " — " + strings.Join(parts, ", ")
+}
+
+// assumptionLine says which CNI and proxy mode the rules assumed, and on what evidence.
+func assumptionLine(r *Report) string {
+	a := r.Assumptions
+	cni := a.CNI.Name
+	if a.CNI.Detail != "" {
+		cni += " (" + a.CNI.Detail + ")"
+	}
+	s := "assumed CNI " + cni
+	if len(a.CNI.Why) > 0 {
+		s += " [" + a.CNI.Why[0] + "]"
+	}
+	s += "; proxy mode " + a.ProxyMode.Name
+	if len(a.ProxyMode.Why) > 0 {
+		s += " [" + a.ProxyMode.Why[0] + "]"
+	}
+	return s
 }
 
 func bundleLine(r *Report) string {

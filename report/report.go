@@ -24,6 +24,8 @@ type Report struct {
 	Tool          Tool              `json:"tool"`
 	Bundle        BundleInfo        `json:"bundle"`
 	Cluster       Cluster           `json:"cluster"`
+	// Assumptions are what the analysis detected and relied on: the CNI and the proxy mode.
+	Assumptions Assumptions `json:"assumptions"`
 	Summary       Summary           `json:"summary"`
 	Findings      []finding.Finding `json:"findings"`
 	Rules         []rules.Outcome   `json:"rules"`
@@ -31,6 +33,12 @@ type Report struct {
 	Warnings []finding.InputWarning `json:"warnings"`
 	// FailedCommands are collection commands the manifest records as failed.
 	FailedCommands []bundle.CommandRecord `json:"failed_commands,omitempty"`
+}
+
+// Assumptions say which CNI and Service proxy the rules assumed, and why.
+type Assumptions struct {
+	CNI       model.Detection `json:"cni"`
+	ProxyMode model.Detection `json:"proxy_mode"`
 }
 
 // Tool identifies the analyzer that wrote the report.
@@ -105,6 +113,7 @@ func Build(b *bundle.Bundle, m *model.Model, res *rules.Result, toolVersion stri
 		}
 	}
 	r.Cluster = clusterInfo(b, m)
+	r.Assumptions = Assumptions{CNI: m.CNI(), ProxyMode: m.ProxyMode()}
 	r.Summary = summarize(r)
 	return r
 }

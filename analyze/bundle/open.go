@@ -58,7 +58,8 @@ func Open(ctx context.Context, sources []string, opts Options) (*Bundle, error) 
 			b.Warn(filepath.Base(src), 0, "read stopped early, analysing the %d files read before: %v", len(entries), err)
 		}
 		b.Sources = append(b.Sources, src)
-		b.place(src, entries)
+		st, _ := os.Stat(src)
+		b.place(src, entries, st != nil && st.IsDir())
 	}
 	if len(b.Sources) == 0 {
 		return nil, errors.Join(errs...)
@@ -74,7 +75,9 @@ func Open(ctx context.Context, sources []string, opts Options) (*Bundle, error) 
 
 // place finds the source's root (the folder holding manifest.json, else its single top folder)
 // and adds every file under it.
-func (b *Bundle) place(src string, entries []entry) {
+// Files beside the root in a directory (notes, a README) are the user's, not the bundle's, and
+// are skipped silently; in an archive they are unexpected and warned about.
+func (b *Bundle) place(src string, entries []entry, isDir bool) {
 	root, found := findRoot(entries)
 	if !found {
 		if len(entries) == 0 {
@@ -89,7 +92,9 @@ func (b *Bundle) place(src string, entries []entry) {
 	for _, e := range entries {
 		rel, ok := strings.CutPrefix(e.name, prefix)
 		if !ok {
-			b.Warn(e.name, 0, "outside the bundle root %q; ignored", root)
+			if !isDir {
+				b.Warn(e.name, 0, "outside the bundle root %q; ignored", root)
+			}
 			continue
 		}
 		if rel == "manifest.json" {

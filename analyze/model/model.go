@@ -147,6 +147,9 @@ type Model struct {
 	endpointsByKey  map[string]*Endpoints
 	slicesByService map[string][]*EndpointSlice
 	eventsByObject  map[string][]*Event
+	nodeData        map[string]*NodeData
+	cni, proxy      *Detection
+	kubeProxy       **KubeProxyConfig
 }
 
 // Key is "namespace/name", the index key of namespaced objects.
@@ -201,6 +204,11 @@ func Build(b *bundle.Bundle) *Model {
 		}
 	}
 	m.index()
+	// Parse every node's captures now, so the warnings are complete whichever rules run.
+	for _, n := range m.NodeNames() {
+		m.NodeData(n)
+	}
+	m.KubeProxyConfig()
 	return m
 }
 

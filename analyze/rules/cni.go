@@ -8,38 +8,6 @@ import (
 	"github.com/netsift/netsift/analyze/model"
 )
 
-// cniAgents are the known CNI agents, recognised by the name of the DaemonSet (or pod prefix)
-// that runs them.
-var cniAgents = []struct{ prefix, cni string }{
-	{"kube-flannel-ds", "flannel"}, {"kube-flannel", "flannel"}, {"flannel", "flannel"},
-	{"calico-node", "calico"}, {"canal", "canal"}, {"cilium", "cilium"},
-	{"weave-net", "weave"}, {"kube-ovn-cni", "kube-ovn"}, {"ovs-ovn", "kube-ovn"},
-	{"antrea-agent", "antrea"}, {"kube-router", "kube-router"},
-}
-
-// cniAgentOf tells whether a pod is a CNI agent, and which CNI: by its owning DaemonSet's name,
-// else by its own name.
-func cniAgentOf(p *model.Pod) (string, bool) {
-	owner := ""
-	for _, o := range p.OwnerReferences {
-		if o.Kind == "DaemonSet" {
-			owner = o.Name
-		}
-	}
-	for _, a := range cniAgents {
-		if owner != "" && strings.HasPrefix(owner, a.prefix) {
-			if a.prefix == "cilium" && strings.Contains(owner, "operator") {
-				return "", false
-			}
-			return a.cni, true
-		}
-		if owner == "" && strings.HasPrefix(p.Name, a.prefix) && !strings.Contains(p.Name, "operator") {
-			return a.cni, true
-		}
-	}
-	return "", false
-}
-
 // cniLogCauses are log lines that say why a CNI agent fails.
 var cniLogCauses = []string{
 	"permission denied", "error", "failed", "fatal", "forbidden", "pod cidr not assigned",
@@ -58,7 +26,7 @@ var cniPodCrashloop = &Rule{
 	Check: func(c *Context) {
 		m := c.Model
 		for _, p := range m.Pods {
-			cni, ok := cniAgentOf(p)
+			cni, ok := model.CNIAgentOf(p)
 			if !ok {
 				continue
 			}

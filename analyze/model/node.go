@@ -1,0 +1,297 @@
+package model
+
+import (
+	"bytes"
+	"io"
+	"path"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/parsers/cniconf"
+	"github.com/netsift/netsift/parsers/conntrack"
+	"github.com/netsift/netsift/parsers/diag"
+	"github.com/netsift/netsift/parsers/hairpin"
+	"github.com/netsift/netsift/parsers/iproute"
+	"github.com/netsift/netsift/parsers/ipset"
+	"github.com/netsift/netsift/parsers/iptables"
+	"github.com/netsift/netsift/parsers/ipvsadm"
+	"github.com/netsift/netsift/parsers/kubelet"
+	"github.com/netsift/netsift/parsers/lsmod"
+	"github.com/netsift/netsift/parsers/resolvconf"
+	"github.com/netsift/netsift/parsers/selinux"
+	"github.com/netsift/netsift/parsers/sysctl"
+)
+
+// Capture names: the files the collector writes under nodes/<node>/ (collect/FORMAT.md). This
+// table is the one place that knows them, so a second bundle layout is a second table.
+const (
+	CapIPTables       = "iptables-save.txt"
+	CapIPTablesLegacy = "iptables-legacy-save.txt"
+	CapIPTablesNFT    = "iptables-nft-save.txt"
+	CapIP6Tables      = "ip6tables-save.txt"
+	CapIPVS           = "ipvsadm.txt"
+	CapIPSet          = "ipset.txt"
+	CapAddr           = "ip-addr"  // .json preferred, .txt accepted
+	CapLink           = "ip-link"  // .json preferred, .txt accepted
+	CapRoute          = "ip-route" // .json preferred, .txt accepted
+	CapRule           = "ip-rule"  // .json preferred, .txt accepted
+	CapNeigh          = "ip-neigh.txt"
+	CapFDB            = "bridge-fdb.txt"
+	CapSysctl         = "sysctl.txt"
+	CapConntrack      = "conntrack-stats.txt"
+	CapLsmod          = "lsmod.txt"
+	CapCNIDir         = "cni"
+	CapResolvConf     = "resolv.conf"
+	CapKubeletConfig  = "kubelet-config.yaml"
+	CapKubeletCmdline = "kubelet-cmdline.txt"
+	CapHairpin        = "hairpin.txt"
+	CapSELinux        = "selinux.txt"
+	CapDmesg          = "dmesg.txt"
+	CapKubeletLog     = "kubelet.log"
+)
+
+// CNIConfig is one file of the node's /etc/cni/net.d.
+type CNIConfig struct {
+	Path string // bundle path
+	*cniconf.File
+}
+
+// NodeData is one node's captured dataplane and configuration, parsed. A nil field means the
+// capture is absent, failed or unparsable; Bundle.Capture(NodeData.Path(cap)) says which.
+type NodeData struct {
+	Name string
+
+	IPTables, IPTablesLegacy, IPTablesNFT, IP6Tables *iptables.Dump
+	IPVS                                             *ipvsadm.Table
+	IPSets                                           *ipset.Sets
+	Addrs                                            *iproute.Addrs
+	Links                                            *iproute.Links
+	Routes                                           *iproute.Routes
+	Rules                                            *iproute.Rules
+	Neigh                                            *iproute.Neighbours
+	FDB                                              *iproute.FDB
+	Sysctl                                           *sysctl.Sysctls
+	Conntrack                                        *conntrack.Stats
+	Lsmod                                            *lsmod.Modules
+	// CNI holds every config file of /etc/cni/net.d, sorted by name; CNIActive is the one the
+	// runtime uses (the lexically first), nil when there is none.
+	CNI            []*CNIConfig
+	CNIActive      *CNIConfig
+	CNIDirListed   bool // the bundle holds the directory (even empty)
+	ResolvConf     *resolvconf.ResolvConf
+	KubeletConfig  *kubelet.Config
+	KubeletCmdline *kubelet.Cmdline
+	SELinux        *selinux.Status
+	Hairpin        *hairpin.Ports
+
+	paths map[string]string // capture → bundle path actually read
+}
+
+// Path returns the bundle path of a capture of this node: the file read, or where it would be.
+func (n *NodeData) Path(capture string) string {
+	if p, ok := n.paths[capture]; ok {
+		return p
+	}
+	return "nodes/" + n.Name + "/" + capture
+}
+
+// NodeNames returns every node the bundle knows: Node objects and node capture folders.
+func (m *Model) NodeNames() []string {
+	set := map[string]bool{}
+	for _, n := range m.Nodes {
+		set[n.Name] = true
+	}
+	for _, n := range m.Bundle.Nodes() {
+		set[n] = true
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NodeData returns the parsed captures of a node (parsed once, on first use).
+func (m *Model) NodeData(name string) *NodeData {
+	if nd, ok := m.nodeData[name]; ok {
+		return nd
+	}
+	nd := m.parseNode(name)
+	if m.nodeData == nil {
+		m.nodeData = map[string]*NodeData{}
+	}
+	m.nodeData[name] = nd
+	return nd
+}
+
+// parseFunc adapts the parsers' signatures: each returns its value, and warnings either beside
+// it or inside it (a Warnings field).
+type parseFunc func(io.Reader) (any, []diag.Warning, error)
+
+func withWarnings[T any](f func(io.Reader) (T, []diag.Warning, error)) parseFunc {
+	return func(r io.Reader) (any, []diag.Warning, error) { return f(r) }
+}
+
+func plain[T any](f func(io.Reader) (T, error)) parseFunc {
+	return func(r io.Reader) (any, []diag.Warning, error) {
+		v, err := f(r)
+		return v, innerWarnings(v), err
+	}
+}
+
+// innerWarnings reads a parse result's Warnings field, if it has one.
+func innerWarnings(v any) []diag.Warning {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return nil
+	}
+	f := rv.FieldByName("Warnings")
+	if !f.IsValid() {
+		return nil
+	}
+	w, _ := f.Interface().([]diag.Warning)
+	return w
+}
+
+func (m *Model) parseNode(name string) *NodeData {
+	nd := &NodeData{Name: name, paths: map[string]string{}}
+	dir := "nodes/" + name + "/"
+	// read parses one capture when the bundle holds content for it (partial output of a failed
+	// or timed-out command is parsed too: it is what there is). Its warnings become the model's.
+	read := func(capture string, candidates []string, parse parseFunc) any {
+		for _, c := range candidates {
+			f := m.Bundle.File(dir + c)
+			if f == nil || len(bytes.TrimSpace(f.Data)) == 0 {
+				continue
+			}
+			nd.paths[capture] = f.Path
+			v, warns, err := parse(bytes.NewReader(f.Data))
+			for _, w := range warns {
+				m.warn(f.Path, w.Line, "%s", w.Message)
+			}
+			if err != nil {
+				m.warn(f.Path, 0, "cannot parse: %v", err)
+				return nil
+			}
+			return v
+		}
+		return nil
+	}
+	one := func(c string) []string { return []string{c} }
+	either := func(c string) []string { return []string{c + ".json", c + ".txt"} }
+
+	if v, ok := read(CapIPTables, one(CapIPTables), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
+		nd.IPTables = v
+	}
+	if v, ok := read(CapIPTablesLegacy, one(CapIPTablesLegacy), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
+		nd.IPTablesLegacy = v
+	}
+	if v, ok := read(CapIPTablesNFT, one(CapIPTablesNFT), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
+		nd.IPTablesNFT = v
+	}
+	if v, ok := read(CapIP6Tables, one(CapIP6Tables), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
+		nd.IP6Tables = v
+	}
+	if v, ok := read(CapIPVS, one(CapIPVS), withWarnings(ipvsadm.Parse)).(*ipvsadm.Table); ok {
+		nd.IPVS = v
+	}
+	if v, ok := read(CapIPSet, one(CapIPSet), withWarnings(ipset.Parse)).(*ipset.Sets); ok {
+		nd.IPSets = v
+	}
+	if v, ok := read(CapAddr, either(CapAddr), plain(iproute.ParseAddr)).(*iproute.Addrs); ok {
+		nd.Addrs = v
+	}
+	if v, ok := read(CapLink, either(CapLink), plain(iproute.ParseLink)).(*iproute.Links); ok {
+		nd.Links = v
+	}
+	if v, ok := read(CapRoute, either(CapRoute), plain(iproute.ParseRoutes)).(*iproute.Routes); ok {
+		nd.Routes = v
+	}
+	if v, ok := read(CapRule, either(CapRule), plain(iproute.ParseRules)).(*iproute.Rules); ok {
+		nd.Rules = v
+	}
+	if v, ok := read(CapNeigh, one(CapNeigh), plain(iproute.ParseNeigh)).(*iproute.Neighbours); ok {
+		nd.Neigh = v
+	}
+	if v, ok := read(CapFDB, one(CapFDB), plain(iproute.ParseFDB)).(*iproute.FDB); ok {
+		nd.FDB = v
+	}
+	if v, ok := read(CapSysctl, one(CapSysctl), plain(sysctl.Parse)).(*sysctl.Sysctls); ok {
+		nd.Sysctl = v
+	}
+	if v, ok := read(CapConntrack, one(CapConntrack), plain(conntrack.Parse)).(*conntrack.Stats); ok {
+		nd.Conntrack = v
+	}
+	if v, ok := read(CapLsmod, one(CapLsmod), plain(lsmod.Parse)).(*lsmod.Modules); ok {
+		nd.Lsmod = v
+	}
+	if v, ok := read(CapResolvConf, one(CapResolvConf), plain(resolvconf.Parse)).(*resolvconf.ResolvConf); ok {
+		nd.ResolvConf = v
+	}
+	if v, ok := read(CapKubeletConfig, one(CapKubeletConfig), plain(kubelet.ParseConfig)).(*kubelet.Config); ok {
+		nd.KubeletConfig = v
+	}
+	if v, ok := read(CapKubeletCmdline, one(CapKubeletCmdline), plain(kubelet.ParseCmdline)).(*kubelet.Cmdline); ok {
+		nd.KubeletCmdline = v
+	}
+	if v, ok := read(CapSELinux, one(CapSELinux), plain(selinux.Parse)).(*selinux.Status); ok {
+		nd.SELinux = v
+	}
+	if v, ok := read(CapHairpin, one(CapHairpin), plain(hairpin.Parse)).(*hairpin.Ports); ok {
+		nd.Hairpin = v
+	}
+	m.parseCNIDir(nd)
+	return nd
+}
+
+// parseCNIDir reads nodes/<node>/cni/: the files of /etc/cni/net.d.
+func (m *Model) parseCNIDir(nd *NodeData) {
+	dir := "nodes/" + nd.Name + "/" + CapCNIDir
+	files := m.Bundle.Dir(dir)
+	rec := m.Bundle.Capture(dir)
+	nd.CNIDirListed = len(files) > 0 || rec.Record != nil
+	var names []string
+	byName := map[string]*bundle.File{}
+	for _, f := range files {
+		rel := strings.TrimPrefix(f.Path, dir+"/")
+		if strings.Contains(rel, "/") {
+			continue // subdirectories (e.g. multus.d) are not configs the runtime loads
+		}
+		names = append(names, rel)
+		byName[rel] = f
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f := byName[name]
+		if !cniconf.IsConfigFile(name) {
+			continue
+		}
+		cf, err := cniconf.Parse(name, bytes.NewReader(f.Data))
+		if err != nil {
+			m.warn(f.Path, 0, "cannot parse: %v", err)
+			continue
+		}
+		for _, w := range cf.Warnings {
+			m.warn(f.Path, w.Line, "%s", w.Message)
+		}
+		nd.CNI = append(nd.CNI, &CNIConfig{Path: f.Path, File: cf})
+	}
+	if active := cniconf.SelectActive(names); active != "" {
+		for _, c := range nd.CNI {
+			if path.Base(c.Path) == active {
+				nd.CNIActive = c
+			}
+		}
+	}
+}
+
+// NodeLog returns a node's log capture (dmesg, kubelet journal) as lines, or nil.
+func (m *Model) NodeLog(node, capture string) *bundle.File {
+	return m.Bundle.File("nodes/" + node + "/" + capture)
+}
