@@ -114,6 +114,26 @@ func (c *Context) NodeCapture(node, file string) *bundle.File {
 	return nil
 }
 
+// NodeLacks notes that a node's capture is missing or unusable, so the rule says which nodes it
+// could not check instead of passing them silently. Call it when the parsed field is nil.
+func (c *Context) NodeLacks(nd *model.NodeData, capture string) {
+	cap := c.Model.Bundle.Capture(nd.Path(capture))
+	why := cap.Why()
+	if cap.State == bundle.Collected {
+		why = nd.Path(capture) + " could not be parsed (see input warnings)"
+	}
+	c.Note("node %s not checked: %s", nd.Name, why)
+}
+
+// NodeEvidence quotes line n of a node's capture.
+func (c *Context) NodeEvidence(nd *model.NodeData, capture string, line int) finding.Evidence {
+	f := c.Model.Bundle.File(nd.Path(capture))
+	if f == nil {
+		return finding.Evidence{File: nd.Path(capture), Line: line}
+	}
+	return f.Evidence(line)
+}
+
 // Options select rules by ID.
 type Options struct {
 	Only []string
@@ -220,9 +240,17 @@ func missingInputs(m *model.Model, inputs []Input) []string {
 	return missing
 }
 
-func anyNodeHas(b *bundle.Bundle, file string) bool {
+// anyNodeHas tells whether some node has the capture: a file, a base name whose .json or .txt
+// form exists (ip-route), or a directory with files (cni).
+func anyNodeHas(b *bundle.Bundle, capture string) bool {
 	for _, n := range b.Nodes() {
-		if b.Capture("nodes/"+n+"/"+file).State == bundle.Collected {
+		p := "nodes/" + n + "/" + capture
+		for _, c := range []string{p, p + ".json", p + ".txt"} {
+			if b.Capture(c).State == bundle.Collected {
+				return true
+			}
+		}
+		if len(b.Dir(p)) > 0 {
 			return true
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netsift/netsift/parsers/internal/golden"
+	"github.com/netsift/netsift/internal/golden"
 )
 
 // parsers by capture name; the captures come from testdata/capture.sh run on a real kernel.

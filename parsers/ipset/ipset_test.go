@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/netsift/netsift/parsers/diag"
-	"github.com/netsift/netsift/parsers/internal/golden"
+	"github.com/netsift/netsift/internal/golden"
 )
 
 func TestGolden(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"testing/iotest"
 
 	"github.com/netsift/netsift/parsers/diag"
-	"github.com/netsift/netsift/parsers/internal/golden"
+	"github.com/netsift/netsift/internal/golden"
 )
 
 func parse(t *testing.T, s string) (*Dump, []diag.Warning) {

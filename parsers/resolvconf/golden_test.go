@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/netsift/netsift/parsers/internal/golden"
+	"github.com/netsift/netsift/internal/golden"
 )
 
 // testInputs lists the captures under testdata/ (the golden/ folder holds the expected JSON).
