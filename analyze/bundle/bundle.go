@@ -179,7 +179,7 @@ func (b *Bundle) Capture(p string) Capture {
 func (c Capture) Why() string {
 	switch c.State {
 	case NotCollected:
-		return c.Path + " not in bundle"
+		return c.Path + " (not in the bundle)"
 	case Failed:
 		r := c.Record
 		msg := fmt.Sprintf("%s: `%s` failed (exit %d", c.Path, r.Command, r.ExitCode)
@@ -192,7 +192,7 @@ func (c Capture) Why() string {
 		}
 		return msg
 	case Empty:
-		return c.Path + " is empty"
+		return c.Path + " (empty)"
 	}
 	return ""
 }

@@ -124,9 +124,9 @@ func TestCaptureStates(t *testing.T) {
 	}{
 		{"cluster/pods.yaml", Collected, ""},
 		{"cluster/nodes.yaml", Failed, "cluster/nodes.yaml: `kubectl get nodes -o yaml` failed (exit 1): Error from server (Forbidden): nodes is forbidden"},
-		{"nodes/n1/iptables-save.txt", Empty, "nodes/n1/iptables-save.txt is empty"},
+		{"nodes/n1/iptables-save.txt", Empty, "nodes/n1/iptables-save.txt (empty)"},
 		{"nodes/n1/ipvsadm.txt", Failed, "nodes/n1/ipvsadm.txt: `ipvsadm -Ln` failed (exit 127): sh: ipvsadm: not found"},
-		{"nodes/n1/ip-route.json", NotCollected, "nodes/n1/ip-route.json not in bundle"},
+		{"nodes/n1/ip-route.json", NotCollected, "nodes/n1/ip-route.json (not in the bundle)"},
 	}
 	for _, c := range cases {
 		got := b.Capture(c.path)

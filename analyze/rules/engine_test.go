@@ -73,9 +73,9 @@ func TestEngineOutcomes(t *testing.T) {
 	check("t.pass", Pass, "")
 	check("t.fail", Fail, "")
 	check("t.skip-kind", Skipped, "cluster/services.yaml: `kubectl get services -A -o yaml` failed (exit 1): forbidden")
-	check("t.skip-absent", Skipped, "cluster/nodes.yaml not in bundle")
+	check("t.skip-absent", Skipped, "cluster/nodes.yaml (not in the bundle)")
 	check("t.skip-node", Skipped, "nodes/<node>/ipvsadm.txt: on no node")
-	check("t.node-ok", Pass, "node n1 not checked: nodes/n1/lsmod.txt not in bundle")
+	check("t.node-ok", Pass, "node n1 not checked: nodes/n1/lsmod.txt (not in the bundle)")
 	check("t.panic", Error, "rule panicked: runtime error: invalid memory address")
 	if len(res.Findings) != 1 {
 		t.Fatalf("findings = %d", len(res.Findings))

@@ -65,6 +65,7 @@ and reports each fault with the bundle lines that prove it and the commands that
 	root.SetErr(s.Err)
 	root.AddCommand(
 		newAnalyzeCommand(s),
+		newCollectCommand(s),
 		newRulesCommand(s),
 		newGetCommand(s),
 		newVersionCommand(s),

@@ -57,7 +57,9 @@ func Parse(r io.Reader) (*Sysctls, error) {
 		// Only the separator's surrounding blanks go; the value's own tabs stay.
 		val := strings.Trim(line[sep+1:], " \t")
 		if i, dup := s.index[key]; dup {
-			s.Warnings = append(s.Warnings, diag.Warnf(n, "key %s repeated (first at line %d); the last value is kept", key, s.Entries[i].Line))
+			// Some kernels print multi-valued keys (kernel.core_modes) once per value: a note,
+			// not damage.
+			s.Notes = append(s.Notes, diag.Warnf(n, "key %s repeated (first at line %d); the last value is kept", key, s.Entries[i].Line))
 			s.Entries[i] = Entry{Key: key, Value: val, Line: n}
 			continue
 		}
