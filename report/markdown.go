@@ -1,17 +1,19 @@
 package report
 
 import (
+	"fmt"
 	"io"
 	"strings"
 
 	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/analyze/rules"
 )
 
 // Markdown writes the report for pasting into a ticket.
 func Markdown(w io.Writer, r *Report) error {
 	ew := &errWriter{w: w}
-	ew.printf("# netsift diagnosis%s\n\n", clusterTitle(r))
+	ew.printf("# netsift diagnosis%s\n\n", mdEscape(clusterTitle(r)))
 	ew.printf("_%s_\n\n_%s_\n\n", mdEscape(bundleLine(r)), mdEscape(assumptionLine(r)))
 	ew.printf("**Verdict:** %s\n\n", mdEscape(r.Summary.Verdict))
 	ew.printf("| severity | critical | warning | info |\n|---|---|---|---|\n| findings | %d | %d | %d |\n\n",
@@ -42,29 +44,130 @@ func Markdown(w io.Writer, r *Report) error {
 			}
 		}
 	}
-	var skipped []rules.Outcome
-	for _, o := range r.Rules {
-		if o.Status == rules.Skipped || o.Status == rules.Error {
-			skipped = append(skipped, o)
+	writeMarkdownCluster(ew, r)
+	writeMarkdownLacked(ew, r)
+	return ew.err
+}
+
+// writeMarkdownCluster is the cluster at a glance: what the rules assumed about the CNI and the
+// proxy, on what evidence, and the nodes.
+func writeMarkdownCluster(ew *errWriter, r *Report) {
+	ew.printf("\n## Cluster at a glance\n\n")
+	version := r.Cluster.KubernetesVersion
+	if version == "" {
+		version = "version unknown"
+	}
+	ew.printf("Kubernetes %s, %d nodes, %d pods, %d services.\n\n", mdEscape(version), len(r.Cluster.Nodes), r.Cluster.Pods, r.Cluster.Services)
+	for _, a := range []struct {
+		label string
+		d     model.Detection
+	}{{"CNI assumed", r.Assumptions.CNI}, {"Proxy mode assumed", r.Assumptions.ProxyMode}} {
+		name := a.d.Name
+		if name == "" {
+			name = "unknown"
 		}
+		if a.d.Detail != "" {
+			name += " (" + a.d.Detail + ")"
+		}
+		ew.printf("- **%s:** %s", a.label, mdEscape(name))
+		if len(a.d.Why) == 0 {
+			ew.printf(" — nothing in the bundle identified it\n")
+			continue
+		}
+		ew.printf(", because:\n")
+		for _, why := range a.d.Why {
+			ew.printf("  - %s\n", mdEscape(why))
+		}
+	}
+	if len(r.Cluster.Nodes) > 0 {
+		ew.printf("\n| node | Ready | InternalIP | podCIDR | captures |\n|---|---|---|---|---:|\n")
+		for _, n := range r.Cluster.Nodes {
+			ew.printf("| %s | %s | %s | %s | %d |\n", mdCell(n.Name), mdCell(n.Ready), mdCell(n.InternalIP), mdCell(n.PodCIDR), n.Captures)
+		}
+	}
+}
+
+// writeMarkdownLacked says what could not be checked: rules that failed or were skipped for
+// missing inputs, checks that ran only in part, failed collection commands, unreadable inputs.
+func writeMarkdownLacked(ew *errWriter, r *Report) {
+	ew.printf("\n## What the bundle lacked\n\n")
+	var skipped, errored []rules.Outcome
+	var notes []string
+	for _, o := range r.Rules {
+		switch o.Status {
+		case rules.Skipped:
+			skipped = append(skipped, o)
+		case rules.Error:
+			errored = append(errored, o)
+		}
+		for _, n := range o.Notes {
+			notes = append(notes, "`"+o.ID+"` "+mdEscape(n))
+		}
+	}
+	if len(skipped)+len(errored)+len(notes)+len(r.FailedCommands)+len(r.Warnings) == 0 {
+		ew.printf("Nothing: every rule ran on complete inputs, every collection command succeeded and every capture was read.\n")
+		return
+	}
+	if len(errored) > 0 {
+		ew.printf("**Rules that failed to run** (a bug in netsift; please report it with the bundle):\n\n")
+		for _, o := range errored {
+			ew.printf("- `%s` error: %s\n", o.ID, mdEscape(firstLine(o.Error)))
+		}
+		ew.printf("\n")
 	}
 	if len(skipped) > 0 {
-		ew.printf("\n## Not checked\n\n")
+		ew.printf("**Rules skipped, inputs missing:**\n\n")
 		for _, o := range skipped {
-			if o.Status == rules.Error {
-				ew.printf("- `%s` error: %s\n", o.ID, mdEscape(firstLine(o.Error)))
-			} else {
-				ew.printf("- `%s` skipped: missing %s\n", o.ID, mdEscape(strings.Join(o.Missing, "; ")))
-			}
+			ew.printf("- `%s` skipped: missing %s\n", o.ID, mdEscape(strings.Join(o.Missing, "; ")))
 		}
+		ew.printf("\n")
+	}
+	if len(notes) > 0 {
+		ew.printf("**Partly checked:**\n\n")
+		for _, n := range notes {
+			ew.printf("- %s\n", n)
+		}
+		ew.printf("\n")
+	}
+	if len(r.FailedCommands) > 0 {
+		ew.printf("**Collection commands that failed:**\n\n| command | node | result | stderr (last line) |\n|---|---|---|---|\n")
+		for _, c := range r.FailedCommands {
+			state := fmt.Sprintf("exit %d", c.ExitCode)
+			if c.TimedOut {
+				state = "timed out"
+			}
+			node := c.Node
+			if node == "" {
+				node = "—"
+			}
+			ew.printf("| %s | %s | %s | %s |\n", mdCode(c.Command), mdCell(node), state, mdCell(lastLines(c.Stderr)))
+		}
+		ew.printf("\n")
 	}
 	if len(r.Warnings) > 0 {
-		ew.printf("\n## Input warnings\n\n")
+		ew.printf("**Input warnings** (files or lines that could not be read; the analysis went on without them):\n\n")
 		for _, w := range r.Warnings {
 			ew.printf("- %s\n", mdEscape(w.String()))
 		}
 	}
-	return ew.err
+}
+
+// mdCell makes bundle text safe in one table cell.
+func mdCell(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return mdEscape(strings.Join(strings.Fields(s), " "))
+}
+
+// mdCode quotes bundle text as inline code in a table cell. A code span shows its content
+// literally, so text holding a backtick or markup falls back to escaped text.
+func mdCode(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" || strings.ContainsAny(s, "`<>") {
+		return mdCell(s)
+	}
+	return "`" + strings.ReplaceAll(s, "|", `\|`) + "`"
 }
 
 var mdReplacer = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`)

@@ -244,9 +244,12 @@ func firstLine(s string) string {
 	return s
 }
 
-// Table writes a borderless, kubectl-style aligned table.
+// Table writes a borderless, kubectl-style table: upper-case headers, columns separated by
+// three spaces, no leading or trailing blanks.
 func Table(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewTable(w,
+	pad := tw.CellPadding{Global: tw.Padding{Left: "", Right: "   ", Overwrite: true}}
+	var buf strings.Builder
+	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
 			Symbols: tw.NewSymbols(tw.StyleNone),
@@ -258,16 +261,30 @@ func Table(w io.Writer, header []string, rows [][]string) error {
 		tablewriter.WithConfig(tablewriter.Config{
 			Header: tw.CellConfig{
 				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
-				Formatting: tw.CellFormatting{AutoFormat: tw.On},
+				Formatting: tw.CellFormatting{AutoFormat: tw.Off},
+				Padding:    pad,
 			},
-			Row: tw.CellConfig{Alignment: tw.CellAlignment{Global: tw.AlignLeft}},
+			Row: tw.CellConfig{Alignment: tw.CellAlignment{Global: tw.AlignLeft}, Padding: pad},
 		}),
 	)
-	t.Header(header)
+	upper := make([]string, len(header))
+	for i, h := range header {
+		upper[i] = strings.ToUpper(h)
+	}
+	t.Header(upper)
 	if err := t.Bulk(rows); err != nil {
 		return err
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	// Trailing blanks are padding of the last column; drop them.
+	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n"))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func pad(s string, n int) string {

@@ -20,17 +20,19 @@ const SchemaVersion = 1
 
 // Report is the canonical diagnosis.
 type Report struct {
-	SchemaVersion int               `json:"schema_version"`
-	Tool          Tool              `json:"tool"`
-	Bundle        BundleInfo        `json:"bundle"`
-	Cluster       Cluster           `json:"cluster"`
+	SchemaVersion int        `json:"schema_version"`
+	Tool          Tool       `json:"tool"`
+	Bundle        BundleInfo `json:"bundle"`
+	Cluster       Cluster    `json:"cluster"`
 	// Assumptions are what the analysis detected and relied on: the CNI and the proxy mode.
-	Assumptions Assumptions `json:"assumptions"`
-	Summary       Summary           `json:"summary"`
-	Findings      []finding.Finding `json:"findings"`
-	Rules         []rules.Outcome   `json:"rules"`
+	Assumptions Assumptions       `json:"assumptions"`
+	Summary     Summary           `json:"summary"`
+	Findings    []finding.Finding `json:"findings"`
+	Rules       []rules.Outcome   `json:"rules"`
 	// Warnings are inputs that could not be read, in whole or in part.
 	Warnings []finding.InputWarning `json:"warnings"`
+	// Traces are the packet traces the analysis ran (DNS and API paths), hop by hop.
+	Traces []Trace `json:"traces,omitempty"`
 	// FailedCommands are collection commands the manifest records as failed.
 	FailedCommands []bundle.CommandRecord `json:"failed_commands,omitempty"`
 }

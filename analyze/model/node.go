@@ -129,7 +129,7 @@ func (m *Model) NodeData(name string) *NodeData {
 
 // parseFunc adapts the parsers' signatures: each returns its value, and warnings either beside
 // it or inside it (a Warnings field).
-type parseFunc func(io.Reader) (any, []diag.Warning, error)
+type parseFunc = func(io.Reader) (any, []diag.Warning, error)
 
 func withWarnings[T any](f func(io.Reader) (T, []diag.Warning, error)) parseFunc {
 	return func(r io.Reader) (any, []diag.Warning, error) { return f(r) }
@@ -159,92 +159,65 @@ func innerWarnings(v any) []diag.Warning {
 	return w
 }
 
+// CaptureFormat is one node capture format: its name (for `netsift parse`), the files it is read
+// from (first present wins: ip -j JSON before text), its parser, and where it goes in NodeData.
+type CaptureFormat struct {
+	Name    string
+	Capture string
+	Files   []string
+	Parse   parseFunc
+	set     func(nd *NodeData, v any)
+}
+
+func one(c string) []string    { return []string{c} }
+func either(c string) []string { return []string{c + ".json", c + ".txt"} }
+
+// CaptureFormats is the table of node captures and their parsers, in the order they are read.
+var CaptureFormats = []CaptureFormat{
+	{"iptables-save", CapIPTables, one(CapIPTables), withWarnings(iptables.Parse), func(nd *NodeData, v any) { nd.IPTables = v.(*iptables.Dump) }},
+	{"iptables-legacy-save", CapIPTablesLegacy, one(CapIPTablesLegacy), withWarnings(iptables.Parse), func(nd *NodeData, v any) { nd.IPTablesLegacy = v.(*iptables.Dump) }},
+	{"iptables-nft-save", CapIPTablesNFT, one(CapIPTablesNFT), withWarnings(iptables.Parse), func(nd *NodeData, v any) { nd.IPTablesNFT = v.(*iptables.Dump) }},
+	{"ip6tables-save", CapIP6Tables, one(CapIP6Tables), withWarnings(iptables.Parse), func(nd *NodeData, v any) { nd.IP6Tables = v.(*iptables.Dump) }},
+	{"ipvsadm", CapIPVS, one(CapIPVS), withWarnings(ipvsadm.Parse), func(nd *NodeData, v any) { nd.IPVS = v.(*ipvsadm.Table) }},
+	{"ipset", CapIPSet, one(CapIPSet), withWarnings(ipset.Parse), func(nd *NodeData, v any) { nd.IPSets = v.(*ipset.Sets) }},
+	{"ip-addr", CapAddr, either(CapAddr), plain(iproute.ParseAddr), func(nd *NodeData, v any) { nd.Addrs = v.(*iproute.Addrs) }},
+	{"ip-link", CapLink, either(CapLink), plain(iproute.ParseLink), func(nd *NodeData, v any) { nd.Links = v.(*iproute.Links) }},
+	{"ip-route", CapRoute, either(CapRoute), plain(iproute.ParseRoutes), func(nd *NodeData, v any) { nd.Routes = v.(*iproute.Routes) }},
+	{"ip-rule", CapRule, either(CapRule), plain(iproute.ParseRules), func(nd *NodeData, v any) { nd.Rules = v.(*iproute.Rules) }},
+	{"ip-neigh", CapNeigh, one(CapNeigh), plain(iproute.ParseNeigh), func(nd *NodeData, v any) { nd.Neigh = v.(*iproute.Neighbours) }},
+	{"bridge-fdb", CapFDB, one(CapFDB), plain(iproute.ParseFDB), func(nd *NodeData, v any) { nd.FDB = v.(*iproute.FDB) }},
+	{"sysctl", CapSysctl, one(CapSysctl), plain(sysctl.Parse), func(nd *NodeData, v any) { nd.Sysctl = v.(*sysctl.Sysctls) }},
+	{"conntrack", CapConntrack, one(CapConntrack), plain(conntrack.Parse), func(nd *NodeData, v any) { nd.Conntrack = v.(*conntrack.Stats) }},
+	{"lsmod", CapLsmod, one(CapLsmod), plain(lsmod.Parse), func(nd *NodeData, v any) { nd.Lsmod = v.(*lsmod.Modules) }},
+	{"resolv-conf", CapResolvConf, one(CapResolvConf), plain(resolvconf.Parse), func(nd *NodeData, v any) { nd.ResolvConf = v.(*resolvconf.ResolvConf) }},
+	{"kubelet-config", CapKubeletConfig, one(CapKubeletConfig), plain(kubelet.ParseConfig), func(nd *NodeData, v any) { nd.KubeletConfig = v.(*kubelet.Config) }},
+	{"kubelet-cmdline", CapKubeletCmdline, one(CapKubeletCmdline), plain(kubelet.ParseCmdline), func(nd *NodeData, v any) { nd.KubeletCmdline = v.(*kubelet.Cmdline) }},
+	{"selinux", CapSELinux, one(CapSELinux), plain(selinux.Parse), func(nd *NodeData, v any) { nd.SELinux = v.(*selinux.Status) }},
+	{"hairpin", CapHairpin, one(CapHairpin), plain(hairpin.Parse), func(nd *NodeData, v any) { nd.Hairpin = v.(*hairpin.Ports) }},
+}
+
 func (m *Model) parseNode(name string) *NodeData {
 	nd := &NodeData{Name: name, paths: map[string]string{}}
 	dir := "nodes/" + name + "/"
-	// read parses one capture when the bundle holds content for it (partial output of a failed
-	// or timed-out command is parsed too: it is what there is). Its warnings become the model's.
-	read := func(capture string, candidates []string, parse parseFunc) any {
-		for _, c := range candidates {
+	for _, cf := range CaptureFormats {
+		// Partial output of a failed or timed-out command is parsed too: it is what there is.
+		for _, c := range cf.Files {
 			f := m.Bundle.File(dir + c)
 			if f == nil || len(bytes.TrimSpace(f.Data)) == 0 {
 				continue
 			}
-			nd.paths[capture] = f.Path
-			v, warns, err := parse(bytes.NewReader(f.Data))
+			nd.paths[cf.Capture] = f.Path
+			v, warns, err := cf.Parse(bytes.NewReader(f.Data))
 			for _, w := range warns {
 				m.warn(f.Path, w.Line, "%s", w.Message)
 			}
 			if err != nil {
 				m.warn(f.Path, 0, "cannot parse: %v", err)
-				return nil
+			} else if v != nil && !reflect.ValueOf(v).IsNil() {
+				cf.set(nd, v)
 			}
-			return v
+			break
 		}
-		return nil
-	}
-	one := func(c string) []string { return []string{c} }
-	either := func(c string) []string { return []string{c + ".json", c + ".txt"} }
-
-	if v, ok := read(CapIPTables, one(CapIPTables), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
-		nd.IPTables = v
-	}
-	if v, ok := read(CapIPTablesLegacy, one(CapIPTablesLegacy), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
-		nd.IPTablesLegacy = v
-	}
-	if v, ok := read(CapIPTablesNFT, one(CapIPTablesNFT), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
-		nd.IPTablesNFT = v
-	}
-	if v, ok := read(CapIP6Tables, one(CapIP6Tables), withWarnings(iptables.Parse)).(*iptables.Dump); ok {
-		nd.IP6Tables = v
-	}
-	if v, ok := read(CapIPVS, one(CapIPVS), withWarnings(ipvsadm.Parse)).(*ipvsadm.Table); ok {
-		nd.IPVS = v
-	}
-	if v, ok := read(CapIPSet, one(CapIPSet), withWarnings(ipset.Parse)).(*ipset.Sets); ok {
-		nd.IPSets = v
-	}
-	if v, ok := read(CapAddr, either(CapAddr), plain(iproute.ParseAddr)).(*iproute.Addrs); ok {
-		nd.Addrs = v
-	}
-	if v, ok := read(CapLink, either(CapLink), plain(iproute.ParseLink)).(*iproute.Links); ok {
-		nd.Links = v
-	}
-	if v, ok := read(CapRoute, either(CapRoute), plain(iproute.ParseRoutes)).(*iproute.Routes); ok {
-		nd.Routes = v
-	}
-	if v, ok := read(CapRule, either(CapRule), plain(iproute.ParseRules)).(*iproute.Rules); ok {
-		nd.Rules = v
-	}
-	if v, ok := read(CapNeigh, one(CapNeigh), plain(iproute.ParseNeigh)).(*iproute.Neighbours); ok {
-		nd.Neigh = v
-	}
-	if v, ok := read(CapFDB, one(CapFDB), plain(iproute.ParseFDB)).(*iproute.FDB); ok {
-		nd.FDB = v
-	}
-	if v, ok := read(CapSysctl, one(CapSysctl), plain(sysctl.Parse)).(*sysctl.Sysctls); ok {
-		nd.Sysctl = v
-	}
-	if v, ok := read(CapConntrack, one(CapConntrack), plain(conntrack.Parse)).(*conntrack.Stats); ok {
-		nd.Conntrack = v
-	}
-	if v, ok := read(CapLsmod, one(CapLsmod), plain(lsmod.Parse)).(*lsmod.Modules); ok {
-		nd.Lsmod = v
-	}
-	if v, ok := read(CapResolvConf, one(CapResolvConf), plain(resolvconf.Parse)).(*resolvconf.ResolvConf); ok {
-		nd.ResolvConf = v
-	}
-	if v, ok := read(CapKubeletConfig, one(CapKubeletConfig), plain(kubelet.ParseConfig)).(*kubelet.Config); ok {
-		nd.KubeletConfig = v
-	}
-	if v, ok := read(CapKubeletCmdline, one(CapKubeletCmdline), plain(kubelet.ParseCmdline)).(*kubelet.Cmdline); ok {
-		nd.KubeletCmdline = v
-	}
-	if v, ok := read(CapSELinux, one(CapSELinux), plain(selinux.Parse)).(*selinux.Status); ok {
-		nd.SELinux = v
-	}
-	if v, ok := read(CapHairpin, one(CapHairpin), plain(hairpin.Parse)).(*hairpin.Ports); ok {
-		nd.Hairpin = v
 	}
 	m.parseCNIDir(nd)
 	return nd

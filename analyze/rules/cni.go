@@ -26,7 +26,7 @@ var cniPodCrashloop = &Rule{
 	Check: func(c *Context) {
 		m := c.Model
 		for _, p := range m.Pods {
-			cni, ok := model.CNIAgentOf(p)
+			cni, ok := cniAgentPod(p)
 			if !ok {
 				continue
 			}
@@ -81,4 +81,29 @@ func failingContainer(p *model.Pod) string {
 		}
 	}
 	return ""
+}
+
+// cniAgentPod narrows model.CNIAgentOf, which matches by name prefix: a pod owned by something
+// other than a DaemonSet (a Deployment's "flannel-exporter") is not an agent, and an unowned pod
+// is one only in a system or CNI namespace.
+func cniAgentPod(p *model.Pod) (string, bool) {
+	cni, ok := model.CNIAgentOf(p)
+	if !ok {
+		return "", false
+	}
+	owned := false
+	for _, o := range p.OwnerReferences {
+		if o.Kind == "DaemonSet" {
+			return cni, true
+		}
+		owned = true
+	}
+	if owned {
+		return "", false
+	}
+	ns := p.Namespace
+	if ns == "kube-system" || strings.Contains(ns, cni) || strings.Contains(ns, "cni") {
+		return cni, true
+	}
+	return "", false
 }

@@ -77,7 +77,37 @@ func correlate(m *model.Model, fs []finding.Finding) {
 				nodeCauses(i, nodesOf(m, m.SelectPods(svc.Namespace, svc.Spec.Selector)))
 			}
 		case "dns.coredns-down":
-			nodeCauses(i, nodesOf(m, dnsPods(m)))
+			// A loop, a denial of its RBAC, or an unreachable API server explain the pods' crashes
+			// better than the node they run on.
+			linked := false
+			if c, ok := bySubject[key{"dns.coredns-loop", "kube-system", "coredns"}]; ok {
+				link(i, c)
+				linked = true
+			}
+			for j, g := range fs {
+				if (g.ID == "api.rbac-forbidden" && g.Subject.Namespace == "kube-system" && g.Subject.Name == "coredns") ||
+					(g.ID == "api.unreachable" && isDNSPod(m, g.Subject)) {
+					link(i, j)
+					linked = true
+				}
+			}
+			if !linked {
+				nodeCauses(i, nodesOf(m, dnsPods(m)))
+			}
+		case "api.unreachable":
+			// The kubernetes Service itself, else what is wrong on the pod's node.
+			if c, ok := bySubject[key{"api.service-broken", "default", "kubernetes"}]; ok {
+				link(i, c)
+			}
+			if s.Node != "" {
+				nodeCauses(i, map[string]bool{s.Node: true})
+				for j, g := range fs {
+					if strings.HasPrefix(g.ID, "kube-proxy.") && g.Subject.Node == s.Node {
+						link(i, j)
+					}
+				}
+			}
+
 		case "node.not-ready":
 			for _, c := range byNode[s.Node] {
 				if fs[c].ID == "cni.pod-crashloop" || fs[c].ID == "cni.config-missing" {
@@ -128,6 +158,15 @@ func nodeIsReady(n *model.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func isDNSPod(m *model.Model, s finding.Subject) bool {
+	for _, p := range dnsPods(m) {
+		if p.Namespace == s.Namespace && p.Name == s.Name {
+			return true
 		}
 	}
 	return false

@@ -88,6 +88,9 @@ func podProblem(m *model.Model, p *model.Pod) (string, []finding.Evidence) {
 			if e.Reason == "FailedScheduling" && strings.Contains(strings.Join(why, " "), "not scheduled") {
 				continue // the PodScheduled condition already says it
 			}
+			if e.Reason == "BackOff" && strings.Contains(strings.Join(why, " "), "CrashLoopBackOff") {
+				continue // the container status already says it
+			}
 			msg := fmt.Sprintf("event %s: %s", e.Reason, truncate(e.Message, 200))
 			if e.Count > 1 {
 				msg += fmt.Sprintf(" (x%d)", e.Count)
@@ -100,7 +103,7 @@ func podProblem(m *model.Model, p *model.Pod) (string, []finding.Evidence) {
 	if len(why) == 0 {
 		if _, i := podReady(p); i >= 0 {
 			c := p.Status.Conditions[i]
-			why = append(why, "Ready="+string(c.Status)+" "+strings.TrimSpace(c.Reason+" "+c.Message))
+			why = append(why, strings.TrimSpace("Ready="+string(c.Status)+" "+strings.TrimSpace(c.Reason+" "+c.Message)))
 			ev = append(ev, m.Evidence(p.Src, "status", "conditions", itoa(i), "status"))
 		} else {
 			why = append(why, "no Ready condition")

@@ -32,6 +32,7 @@ var nodeNotReady = &Rule{
 			}
 			var ev []finding.Evidence
 			var msg string
+			unknown, network := false, false
 			switch {
 			case ready == nil:
 				msg = fmt.Sprintf("Node %s reports no Ready condition (the kubelet never registered its status).", n.Name)
@@ -39,9 +40,14 @@ var nodeNotReady = &Rule{
 			case ready.Status == corev1.ConditionTrue:
 				continue
 			default:
-				msg = fmt.Sprintf("Node %s is Ready=%s: %s.", n.Name, ready.Status, strings.TrimSpace(firstNonEmpty(ready.Message, ready.Reason)))
+				msg = fmt.Sprintf("Node %s is Ready=%s: %s.", n.Name, ready.Status, strings.TrimRight(strings.TrimSpace(firstNonEmpty(ready.Message, ready.Reason, "no reason given")), "."))
 				ev = append(ev, m.Evidence(n.Src, "status", "conditions", itoa(idx), "status"), m.Evidence(n.Src, "status", "conditions", itoa(idx), "message"))
+				if ready.Status == corev1.ConditionUnknown {
+					unknown = true
+					msg += " The node controller has not heard from its kubelet: the node is down, the kubelet stopped, or it cannot reach the API server. Its pods are marked not Ready and are evicted after the toleration (300 s by default)."
+				}
 				if isNetworkCause(ready.Message + " " + ready.Reason) {
+					network = true
 					msg += " The cause is the network plugin: no CNI configuration is installed on the node, or its agent is failing (see cni.pod-crashloop, cni.config-missing)."
 				}
 			}
@@ -52,13 +58,10 @@ var nodeNotReady = &Rule{
 				}
 			}
 			c.Report(finding.Finding{
-				Subject:  nodeSubject(n.Name),
-				Message:  msg,
-				Evidence: dedupeEvidence(ev),
-				Remediation: fmt.Sprintf(`kubectl describe node %[1]s
-# on the node:
-systemctl status kubelet; journalctl -u kubelet --since -1h | tail -50
-ls -l /etc/cni/net.d /opt/cni/bin`, n.Name),
+				Subject:     nodeSubject(n.Name),
+				Message:     msg,
+				Evidence:    dedupeEvidence(ev),
+				Remediation: nodeNotReadyRemediation(n.Name, unknown, network),
 			})
 		}
 	},
@@ -121,4 +124,16 @@ kubectl get nodes -o custom-columns=NAME:.metadata.name,PODCIDR:.spec.podCIDR
 // livePodNetwork: a pod that holds its own IP now (running or starting, not hostNetwork).
 func livePodNetwork(p *model.Pod) bool {
 	return !p.Spec.HostNetwork && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// nodeNotReadyRemediation: what to run for a NotReady node, by what its condition says.
+func nodeNotReadyRemediation(node string, unknown, network bool) string {
+	r := fmt.Sprintf("kubectl describe node %s\n# on the node:\nsystemctl status kubelet; journalctl -u kubelet --since -1h | tail -50", node)
+	switch {
+	case unknown:
+		r += "\n# the kubelet is silent: is the node up, and can it reach the API server?\njournalctl -u kubelet --since -1h | grep -iE 'unable to register|connection refused|i/o timeout|certificate' | tail -20\nsystemctl restart kubelet"
+	case network:
+		r += "\n# the CNI: its config and binaries, and the agent pod on this node\nls -l /etc/cni/net.d /opt/cni/bin\n" + fmt.Sprintf("kubectl get pods -A -o wide --field-selector spec.nodeName=%s | grep -iE 'flannel|calico|cilium|weave|canal|ovn|antrea'", node)
+	}
+	return r
 }

@@ -53,30 +53,51 @@ var svcNoEndpoints = &Rule{
 		"is told apart: selector matches no pod, matched pods not Ready, or targetPort mismatch.",
 	Check: func(c *Context) {
 		m := c.Model
+		sliceFile, haveSlices := m.Has("EndpointSlice")
+		endpointsFile, haveEndpoints := m.Has("Endpoints")
+		if !haveSlices && !haveEndpoints {
+			c.Note("neither %s nor %s is in the bundle: only Services whose selector matches no Ready pod are reported", model.KindFile("EndpointSlice"), model.KindFile("Endpoints"))
+		}
 		for _, svc := range selectorServices(m) {
 			eps, found := m.ServiceEndpoints(svc)
 			if readyCount(eps) > 0 {
 				continue
 			}
+			controller := false
 			pods := m.SelectPods(svc.Namespace, svc.Spec.Selector)
 			var cause string
 			switch {
 			case len(pods) == 0:
 				cause = "its selector " + selectorString(svc.Spec.Selector) + " matches no pod in namespace " + svc.Namespace + " (see svc.selector-mismatch)"
+			case countReady(pods) == 0 && svc == dnsService(m):
+				cause = fmt.Sprintf("%d cluster DNS pod(s) match its selector but none is Ready (see dns.coredns-down)", len(pods))
 			case countReady(pods) == 0:
 				cause = fmt.Sprintf("%d pod(s) match its selector but none is Ready (see svc.pods-not-ready)", len(pods))
 			case len(targetPortProblems(svc, pods)) > 0:
 				cause = fmt.Sprintf("%d Ready pod(s) match, but no container declares its targetPort (see svc.targetport-mismatch)", countReady(pods))
+			case !haveSlices && !haveEndpoints:
+				continue // the bundle cannot tell what the controllers published
 			case !found:
+				controller = true
 				cause = fmt.Sprintf("%d Ready pod(s) match, yet neither an Endpoints object nor an EndpointSlice exists: the endpoint controllers in kube-controller-manager are not working", countReady(pods))
 			default:
+				controller = true
 				cause = fmt.Sprintf("%d Ready pod(s) match, yet the endpoints list none ready: the endpoint controllers in kube-controller-manager are lagging or failing", countReady(pods))
 			}
 			ev := m.EvidenceLines(svc.Src, 4, "spec", "selector")
 			if len(eps) > 0 {
 				ev = append(ev, m.Evidence(eps[0].Src, append(eps[0].Path, "conditions", "ready")...))
+			} else if empty := emptyEndpointsEvidence(m, svc); len(empty) > 0 {
+				ev = append(ev, empty...)
 			} else {
-				ev = append(ev, emptyEndpointsEvidence(m, svc)...)
+				ev = append(ev, finding.Evidence{File: firstNonEmpty(sliceFile, endpointsFile), Excerpt: fmt.Sprintf("(no EndpointSlice nor Endpoints for %s/%s)", svc.Namespace, svc.Name)})
+			}
+			fix := ""
+			if controller {
+				fix = `
+# the endpoint controllers run in kube-controller-manager: is it running, and what does it log?
+kubectl -n kube-system get pods -l component=kube-controller-manager -o wide
+kubectl -n kube-system logs -l component=kube-controller-manager --tail=200 | grep -i endpoint`
 			}
 			c.Report(finding.Finding{
 				Subject: serviceSubject(svc),
@@ -85,7 +106,7 @@ var svcNoEndpoints = &Rule{
 				Evidence: dedupeEvidence(ev),
 				Remediation: fmt.Sprintf(`# what the endpoint controllers published, and which pods the selector matches
 kubectl -n %[1]s get endpointslices -l kubernetes.io/service-name=%[2]s -o wide
-kubectl -n %[1]s get pods -l '%[3]s' -o wide`, svc.Namespace, svc.Name, selectorString(svc.Spec.Selector)),
+kubectl -n %[1]s get pods -l '%[3]s' -o wide`, svc.Namespace, svc.Name, selectorString(svc.Spec.Selector)) + fix,
 			})
 		}
 	},
@@ -148,6 +169,9 @@ var svcSelectorMismatch = &Rule{
 				if d.have != "" {
 					fix = fmt.Sprintf("\n# if the pods are right, point the selector at them:\nkubectl -n %s patch service %s --type merge -p '{\"spec\":{\"selector\":{%q:%q}}}'",
 						svc.Namespace, svc.Name, d.key, d.have)
+				} else {
+					fix = fmt.Sprintf("\n# if the pods are right, drop the key from the selector (or add %s=%s to the pod template of their Deployment):\nkubectl -n %s patch service %s --type json -p '[{\"op\":\"remove\",\"path\":\"/spec/selector/%s\"}]'",
+						d.key, d.want, svc.Namespace, svc.Name, jsonPointerEscape(d.key))
 				}
 			} else {
 				msg += " No pod there has labels that look like a typo of it" + labelSummary(m.PodsIn(svc.Namespace)) + "."
@@ -289,7 +313,7 @@ func labelSummary(pods []*model.Pod) string {
 		if k == "" {
 			k = "(no labels)"
 		}
-		keys[i] = fmt.Sprintf("%s (%d pods)", k, count[keys[i]])
+		keys[i] = fmt.Sprintf("%s (%s)", k, nounCount(count[keys[i]], "pod"))
 	}
 	return "; pods there carry " + strings.Join(keys, ", ")
 }
@@ -303,10 +327,11 @@ var svcPodsNotReady = &Rule{
 		"reason is given: probe failures, CrashLoopBackOff, Pending.",
 	Check: func(c *Context) {
 		m := c.Model
+		dns := dnsService(m)
 		for _, svc := range selectorServices(m) {
 			pods := m.SelectPods(svc.Namespace, svc.Spec.Selector)
-			if len(pods) == 0 || countReady(pods) > 0 {
-				continue
+			if len(pods) == 0 || countReady(pods) > 0 || svc == dns {
+				continue // the cluster DNS pods are dns.coredns-down's finding, with their log's cause
 			}
 			reasons, pev := groupReasons(m, pods, 4)
 			ev := append(m.EvidenceLines(svc.Src, 3, "spec", "selector"), pev...)
@@ -315,11 +340,8 @@ var svcPodsNotReady = &Rule{
 				Subject: serviceSubject(svc),
 				Message: fmt.Sprintf("Service %s/%s selects %d pod(s), none Ready, so it has no endpoint. %s.",
 					svc.Namespace, svc.Name, len(pods), reasons),
-				Evidence: dedupeEvidence(ev),
-				Remediation: fmt.Sprintf(`# why the pods are not Ready
-kubectl -n %[1]s describe pod %[2]s
-kubectl -n %[1]s logs %[2]s --all-containers --previous
-kubectl -n %[1]s get events --field-selector involvedObject.name=%[2]s`, p.Namespace, p.Name),
+				Evidence:    dedupeEvidence(ev),
+				Remediation: notReadyRemediation(p),
 			})
 		}
 	},
@@ -334,6 +356,10 @@ type portProblem struct {
 	pod      *model.Pod
 	// container ports quoted as evidence: container index and port index in the pod
 	evidence [][]string
+	// suggest is the targetPort that would work: a declared port of the Service port's protocol.
+	suggest string
+	// protocol is set when the port exists with another protocol.
+	protocol bool
 }
 
 // targetPortProblems checks each Service port against the containers of the selected pods.
@@ -347,6 +373,7 @@ func targetPortProblems(svc *model.Service, pods []*model.Pod) []portProblem {
 		proto := protocolOf(sp.Protocol)
 		var declared [][]string
 		var numbers []string
+		suggest := ""
 		found, protoMismatch := false, ""
 		var where *model.Pod
 		for _, p := range pods {
@@ -354,6 +381,9 @@ func targetPortProblems(svc *model.Service, pods []*model.Pod) []portProblem {
 				for pi, cp := range ctr.Ports {
 					declared = append(declared, []string{"spec", "containers", strconv.Itoa(ci), "ports", strconv.Itoa(pi)})
 					numbers = append(numbers, fmt.Sprintf("%s %d/%s", firstNonEmpty(cp.Name, "(unnamed)"), cp.ContainerPort, protocolOf(cp.Protocol)))
+					if suggest == "" && protocolOf(cp.Protocol) == proto {
+						suggest = firstNonEmpty(cp.Name, strconv.Itoa(int(cp.ContainerPort)))
+					}
 					var match bool
 					if tp.Type == intstr.String {
 						match = cp.Name == tp.StrVal
@@ -388,10 +418,11 @@ func targetPortProblems(svc *model.Service, pods []*model.Pod) []portProblem {
 		if tp.Type != intstr.String && tp.IntVal == 0 {
 			target = strconv.Itoa(int(sp.Port))
 		}
-		pr := portProblem{index: i, port: sp, pod: where, evidence: declared}
+		pr := portProblem{index: i, port: sp, pod: where, evidence: declared, suggest: suggest}
 		switch {
 		case protoMismatch != "":
 			pr.severity = finding.Warning
+			pr.protocol = true
 			pr.why = fmt.Sprintf("targetPort %s is declared with protocol %s, the Service port uses %s", target, protoMismatch, proto)
 		case tp.Type == intstr.String:
 			pr.severity = finding.Critical
@@ -431,11 +462,31 @@ var svcTargetPortMismatch = &Rule{
 				if ev[0].Excerpt == "" || !strings.Contains(ev[0].Excerpt, "targetPort") {
 					ev = []finding.Evidence{m.Evidence(svc.Src, "spec", "ports", strconv.Itoa(pr.index))}
 				}
+				if pr.protocol {
+					ev = append(ev, m.Evidence(svc.Src, "spec", "ports", strconv.Itoa(pr.index), "protocol"))
+				}
 				for i, path := range pr.evidence {
 					if i == 4 {
 						break
 					}
-					ev = append(ev, m.Evidence(pr.pod.Src, path...))
+					if pr.protocol {
+						ev = append(ev, m.Evidence(pr.pod.Src, append(path, "protocol")...))
+					}
+					ev = append(ev, m.Evidence(pr.pod.Src, append(path, "containerPort")...))
+					if name := m.Evidence(pr.pod.Src, append(path, "name")...); strings.HasPrefix(name.Excerpt, "name:") {
+						ev = append(ev, name)
+					}
+				}
+				fix := fmt.Sprintf("# then set targetPort to the container port's name or number:\nkubectl -n %s edit service %s", svc.Namespace, svc.Name)
+				if pr.protocol {
+					fix = fmt.Sprintf("# make the protocols agree: the Service port's protocol, or the container's declared port (if the app really serves both, declare both)\nkubectl -n %s edit service %s", svc.Namespace, svc.Name)
+				} else if pr.suggest != "" {
+					value := strconv.Quote(pr.suggest)
+					if _, err := strconv.Atoi(pr.suggest); err == nil {
+						value = pr.suggest
+					}
+					fix = fmt.Sprintf("# point targetPort at the port the containers declare (%s):\nkubectl -n %s patch service %s --type json -p '[{\"op\":\"replace\",\"path\":\"/spec/ports/%d/targetPort\",\"value\":%s}]'",
+						pr.suggest, svc.Namespace, svc.Name, pr.index, value)
 				}
 				c.Report(finding.Finding{
 					Severity: pr.severity,
@@ -446,8 +497,7 @@ var svcTargetPortMismatch = &Rule{
 					Remediation: fmt.Sprintf(`# the ports the pods declare, and the Service's targetPort
 kubectl -n %[1]s get pod %[2]s -o jsonpath='{range .spec.containers[*]}{.name}{": "}{.ports}{"\n"}{end}'
 kubectl -n %[1]s get service %[3]s -o jsonpath='{.spec.ports}'
-# then set targetPort to the container port's name or number:
-kubectl -n %[1]s edit service %[3]s`, svc.Namespace, pr.pod.Name, svc.Name),
+%[4]s`, svc.Namespace, pr.pod.Name, svc.Name, fix),
 				})
 			}
 		}
@@ -466,4 +516,43 @@ func dedupeEvidence(ev []finding.Evidence) []finding.Evidence {
 		out = append(out, e)
 	}
 	return out
+}
+
+// jsonPointerEscape escapes a map key for a JSON Patch path (RFC 6901): label keys hold "/".
+func jsonPointerEscape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// nounCount renders "1 pod", "3 pods".
+func nounCount(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// notReadyRemediation gives the commands that show why a pod is not Ready, by its state: a pod
+// that never started has no logs, a crash-looping one has them in --previous.
+func notReadyRemediation(p *model.Pod) string {
+	cmds := fmt.Sprintf("# why the pod is not Ready\nkubectl -n %[1]s describe pod %[2]s\nkubectl -n %[1]s get events --field-selector involvedObject.name=%[2]s", p.Namespace, p.Name)
+	switch {
+	case p.Spec.NodeName == "" || p.Status.Phase == corev1.PodPending && len(p.Status.ContainerStatuses) == 0:
+		return cmds + "\n# not scheduled: compare its requests, nodeSelector and tolerations with what the nodes offer\nkubectl describe nodes | grep -A 8 'Allocated resources'\nkubectl get nodes -o custom-columns=NAME:.metadata.name,TAINTS:.spec.taints"
+	case failingContainer(p) != "" && restarted(p):
+		return cmds + fmt.Sprintf("\n# the crashed run's log:\nkubectl -n %s logs %s -c %s --previous", p.Namespace, p.Name, failingContainer(p))
+	default:
+		return cmds + fmt.Sprintf("\n# running but not Ready: the readiness probe, and the app's log\nkubectl -n %[1]s get pod %[2]s -o jsonpath='{range .spec.containers[*]}{.name}{\": \"}{.readinessProbe}{\"\\n\"}{end}'\nkubectl -n %[1]s logs %[2]s --all-containers --tail=100", p.Namespace, p.Name)
+	}
+}
+
+func restarted(p *model.Pod) bool {
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if cs.RestartCount > 0 || cs.State.Terminated != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -29,7 +29,7 @@ type analyzeOptions struct {
 	min, fail finding.Severity
 }
 
-var outputFormats = []string{"text", "md", "json"}
+var outputFormats = []string{"text", "md", "html", "json"}
 
 func newAnalyzeCommand(s Streams) *cobra.Command {
 	o := &analyzeOptions{}
@@ -127,6 +127,8 @@ func (o *analyzeOptions) run(cmd *cobra.Command, s Streams) error {
 		err = report.JSON(w, rep)
 	case "md":
 		err = report.Markdown(w, rep)
+	case "html":
+		err = report.HTML(w, rep)
 	default:
 		color := o.color == "always" || (o.color == "auto" && file == nil && isTerminal(s.Out) && os.Getenv("NO_COLOR") == "")
 		err = report.Text(w, rep, report.TextOptions{Color: color})

@@ -68,6 +68,9 @@ and reports each fault with the bundle lines that prove it and the commands that
 		newCollectCommand(s),
 		newRulesCommand(s),
 		newGetCommand(s),
+		newPolicyCommand(s),
+		newParseCommand(s),
+		newTraceCommand(s),
 		newVersionCommand(s),
 	)
 	return root

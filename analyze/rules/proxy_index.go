@@ -1,0 +1,461 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
+	"github.com/netsift/netsift/parsers/iptables"
+	"github.com/netsift/netsift/parsers/ipvsadm"
+)
+
+// This file holds what the kube-proxy rules share: the Service ports kube-proxy must program
+// (with their ready endpoints resolved to IP:port) and, per node, an index of the dataplane
+// kube-proxy wrote. Both are built once per model and reused by every proxy rule, because a
+// node can hold 300,000 rules and a cluster 10,000 Services: each rule does map lookups per
+// Service port, never a scan of the rules.
+
+// vip is one Service port as the dataplane keys it: ClusterIP, protocol (lower case), port.
+type vip struct {
+	addr  netip.Addr
+	proto string
+	port  uint16
+}
+
+func (v vip) String() string {
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(v.addr, v.port), strings.ToUpper(v.proto))
+}
+
+// svcPort is one port of one ClusterIP of a Service, with the endpoints kube-proxy must send
+// its traffic to.
+type svcPort struct {
+	svc   *model.Service
+	index int // in spec.ports
+	port  corev1.ServicePort
+	vip   vip
+	// ready are the ready endpoints of the address family of the ClusterIP, keyed by the
+	// IP:port kube-proxy DNATs to; notReady the others (kube-proxy falls back to serving
+	// terminating endpoints when none is ready, so they are not "extra" in that case).
+	ready    map[netip.AddrPort]model.ServiceEndpoint
+	notReady map[netip.AddrPort]model.ServiceEndpoint
+}
+
+// name is how kube-proxy names the port in its comments: "ns/svc:port" or "ns/svc".
+func (sp *svcPort) name() string {
+	s := sp.svc.Namespace + "/" + sp.svc.Name
+	if sp.port.Name != "" {
+		s += ":" + sp.port.Name
+	}
+	return s
+}
+
+func (sp *svcPort) String() string { return sp.name() + " " + sp.vip.String() }
+
+// localOnly says kube-proxy sends the ClusterIP's traffic only to endpoints on the same node.
+func (sp *svcPort) localOnly() bool {
+	p := sp.svc.Spec.InternalTrafficPolicy
+	return p != nil && *p == corev1.ServiceInternalTrafficPolicyLocal
+}
+
+// expected returns the endpoints node should program for this port, and the ones it may
+// program without being stale (not-ready endpoints when no endpoint is ready).
+func (sp *svcPort) expected(node string) (want, allowed map[netip.AddrPort]model.ServiceEndpoint) {
+	want = map[netip.AddrPort]model.ServiceEndpoint{}
+	for a, ep := range sp.ready {
+		if !sp.localOnly() || ep.NodeName == node {
+			want[a] = ep
+		}
+	}
+	allowed = want
+	if len(want) == 0 {
+		allowed = map[netip.AddrPort]model.ServiceEndpoint{}
+		for a, ep := range sp.notReady {
+			if !sp.localOnly() || ep.NodeName == node {
+				allowed[a] = ep
+			}
+		}
+	}
+	return want, allowed
+}
+
+// proxyData is the per-model state of the proxy rules.
+type proxyData struct {
+	ports []*svcPort
+	nodes map[string]*nodeIndex
+}
+
+var proxyCache struct {
+	sync.Mutex
+	m *model.Model
+	d *proxyData
+}
+
+// proxyState returns the shared state for m, building it on first use.
+func proxyState(m *model.Model) *proxyData {
+	proxyCache.Lock()
+	defer proxyCache.Unlock()
+	if proxyCache.m != m {
+		proxyCache.m, proxyCache.d = m, &proxyData{ports: servicePorts(m), nodes: map[string]*nodeIndex{}}
+	}
+	return proxyCache.d
+}
+
+// node returns the dataplane index of a node (built once).
+func (d *proxyData) node(nd *model.NodeData) *nodeIndex {
+	proxyCache.Lock()
+	defer proxyCache.Unlock()
+	if ix, ok := d.nodes[nd.Name]; ok {
+		return ix
+	}
+	ix := &nodeIndex{v4: indexIPTables(nd.IPTables), v6: indexIPTables(nd.IP6Tables), ipvs: indexIPVS(nd.IPVS)}
+	d.nodes[nd.Name] = ix
+	return ix
+}
+
+// servicePorts lists every Service port kube-proxy programs a ClusterIP rule for: not
+// headless, not ExternalName, with a parseable ClusterIP.
+func servicePorts(m *model.Model) []*svcPort {
+	var out []*svcPort
+	for _, svc := range m.Services {
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			continue
+		}
+		ips := svc.Spec.ClusterIPs
+		if len(ips) == 0 && svc.Spec.ClusterIP != "" {
+			ips = []string{svc.Spec.ClusterIP}
+		}
+		eps, _ := m.ServiceEndpoints(svc)
+		for _, s := range ips {
+			ip, err := netip.ParseAddr(s)
+			if err != nil { // "None": headless
+				continue
+			}
+			for i, p := range svc.Spec.Ports {
+				sp := &svcPort{svc: svc, index: i, port: p,
+					vip:   vip{addr: ip, proto: strings.ToLower(string(protocolOf(p.Protocol))), port: uint16(p.Port)},
+					ready: map[netip.AddrPort]model.ServiceEndpoint{}, notReady: map[netip.AddrPort]model.ServiceEndpoint{}}
+				for _, ep := range eps {
+					a, ok := endpointAddr(ep, p)
+					if !ok || a.Addr().Is4() != ip.Is4() {
+						continue
+					}
+					if ep.Ready {
+						sp.ready[a] = ep
+					} else if _, dup := sp.ready[a]; !dup {
+						sp.notReady[a] = ep
+					}
+				}
+				for a := range sp.ready {
+					delete(sp.notReady, a)
+				}
+				out = append(out, sp)
+			}
+		}
+	}
+	return out
+}
+
+// endpointAddr is the IP:port an endpoint serves a Service port on: the endpoint port with the
+// Service port's name and protocol, as the endpoint controllers publish it.
+func endpointAddr(ep model.ServiceEndpoint, p corev1.ServicePort) (netip.AddrPort, bool) {
+	ip, err := netip.ParseAddr(ep.IP)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	for _, ep := range ep.Ports {
+		name, proto := "", corev1.ProtocolTCP
+		if ep.Name != nil {
+			name = *ep.Name
+		}
+		if ep.Protocol != nil {
+			proto = *ep.Protocol
+		}
+		if name == p.Name && proto == protocolOf(p.Protocol) && ep.Port != nil {
+			return netip.AddrPortFrom(ip, uint16(*ep.Port)), true
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+// nodeIndex is one node's Service dataplane, indexed by vip.
+type nodeIndex struct {
+	v4, v6 *iptIndex
+	ipvs   *ipvsIndex
+}
+
+func (ix *nodeIndex) ipt(addr netip.Addr) *iptIndex {
+	if addr.Is4() {
+		return ix.v4
+	}
+	return ix.v6
+}
+
+// iptIndex indexes the Service rules kube-proxy writes in iptables mode.
+type iptIndex struct {
+	nat *iptables.Table
+	// services is nat KUBE-SERVICES; nil when kube-proxy never wrote it.
+	services *iptables.Chain
+	// clusterIP is the KUBE-SERVICES rule that sends a ClusterIP:port to its KUBE-SVC-/KUBE-SVL-
+	// chain.
+	clusterIP map[vip]*iptables.Rule
+	// noEndpoints is the filter rule that REJECTs a ClusterIP:port kube-proxy believes has no
+	// endpoints ("ns/svc:port has no endpoints").
+	noEndpoints map[vip]*iptables.Rule
+	// noLocalEndpoints is the first rule dropping a Service port's external traffic because the
+	// node has no local endpoint (externalTrafficPolicy: Local), keyed by the port's name as in
+	// its comment: filter KUBE-EXTERNAL-SERVICES since kube-proxy 1.25, nat KUBE-XLB- before.
+	noLocalEndpoints map[string]*iptables.Rule
+}
+
+func indexIPTables(d *iptables.Dump) *iptIndex {
+	if d == nil {
+		return nil
+	}
+	ix := &iptIndex{clusterIP: map[vip]*iptables.Rule{}, noEndpoints: map[vip]*iptables.Rule{}, noLocalEndpoints: map[string]*iptables.Rule{}}
+	if ix.nat = d.Table("nat"); ix.nat != nil {
+		ix.services = ix.nat.Chain("KUBE-SERVICES")
+	}
+	if ix.services != nil {
+		for _, r := range ix.services.Rules {
+			t := r.Target.Name
+			if !strings.HasPrefix(t, "KUBE-SVC-") && !strings.HasPrefix(t, "KUBE-SVL-") {
+				continue // masquerade marks, LoadBalancer/external IPs (KUBE-EXT-), nodeports
+			}
+			if k, ok := ruleVIP(r); ok {
+				if _, dup := ix.clusterIP[k]; !dup {
+					ix.clusterIP[k] = r
+				}
+			}
+		}
+	}
+	noLocal := func(r *iptables.Rule) {
+		if name, ok := strings.CutSuffix(r.Comment(), " has no local endpoints"); ok && (r.Target.Name == "DROP" || r.Target.Name == "KUBE-MARK-DROP") {
+			if _, dup := ix.noLocalEndpoints[name]; !dup {
+				ix.noLocalEndpoints[name] = r
+			}
+		}
+	}
+	if ix.nat != nil {
+		for _, ch := range ix.nat.Chains {
+			if strings.HasPrefix(ch.Name, "KUBE-XLB-") {
+				for _, r := range ch.Rules {
+					noLocal(r)
+				}
+			}
+		}
+	}
+	if f := d.Table("filter"); f != nil {
+		if ch := f.Chain("KUBE-EXTERNAL-SERVICES"); ch != nil {
+			for _, r := range ch.Rules {
+				noLocal(r)
+			}
+		}
+		if ch := f.Chain("KUBE-SERVICES"); ch != nil {
+			for _, r := range ch.Rules {
+				if r.Target.Name == "REJECT" && strings.HasSuffix(r.Comment(), " has no endpoints") {
+					if k, ok := ruleVIP(r); ok {
+						ix.noEndpoints[k] = r
+					}
+				}
+			}
+		}
+	}
+	return ix
+}
+
+// ruleVIP reads '-d IP/32 -p proto --dport N' off a rule.
+func ruleVIP(r *iptables.Rule) (vip, bool) {
+	dst, neg, ok := r.Destination()
+	if !ok || neg || dst.Bits() != dst.Addr().BitLen() {
+		return vip{}, false
+	}
+	proto, neg, ok := r.Protocol()
+	if !ok || neg {
+		return vip{}, false
+	}
+	ports, neg, ok := r.DPorts()
+	if !ok || neg || len(ports) != 1 || ports[0].Lo != ports[0].Hi {
+		return vip{}, false
+	}
+	return vip{addr: dst.Addr(), proto: strings.ToLower(proto), port: ports[0].Lo}, true
+}
+
+// dnatTarget is one endpoint a KUBE-SVC chain load-balances to: the DNAT rule of its KUBE-SEP
+// chain.
+type dnatTarget struct {
+	addr netip.AddrPort
+	rule *iptables.Rule
+}
+
+// targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
+func (ix *iptIndex) targets(chain string) []dnatTarget {
+	ch := ix.nat.Chain(chain)
+	if ch == nil {
+		return nil
+	}
+	var out []dnatTarget
+	for _, r := range ch.Rules {
+		if !strings.HasPrefix(r.Target.Name, "KUBE-SEP-") {
+			continue
+		}
+		sep := ix.nat.Chain(r.Target.Name)
+		if sep == nil {
+			continue
+		}
+		for _, sr := range sep.Rules {
+			if sr.Target.Name != "DNAT" {
+				continue
+			}
+			if nr, ok := sr.Target.ToDestination(); ok && nr.Min.IsValid() {
+				out = append(out, dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), rule: sr})
+			}
+		}
+	}
+	return out
+}
+
+// ipvsIndex indexes the virtual servers of a node by vip.
+type ipvsIndex struct {
+	table *ipvsadm.Table
+	vs    map[vip]*ipvsadm.VirtualServer
+}
+
+func indexIPVS(t *ipvsadm.Table) *ipvsIndex {
+	if t == nil {
+		return nil
+	}
+	ix := &ipvsIndex{table: t, vs: map[vip]*ipvsadm.VirtualServer{}}
+	for _, v := range t.VirtualServers {
+		if v.Protocol == "FWM" || !v.Address.IsValid() {
+			continue
+		}
+		k := vip{addr: v.Address.Addr().Unmap(), proto: strings.ToLower(v.Protocol), port: v.Address.Port()}
+		if _, dup := ix.vs[k]; !dup {
+			ix.vs[k] = v
+		}
+	}
+	return ix
+}
+
+// proxyModeFor tells which dataplane the proxy rules read, and whether the cluster relies on
+// kube-proxy at all. A note explains a mode the rules cannot check.
+func proxyModeFor(c *Context) (mode string, ok bool) {
+	m := c.Model
+	d := m.ProxyMode()
+	switch d.Name {
+	case "iptables", "ipvs":
+		if m.CNI().Name == "cilium" && len(kubeProxyPods(m)) == 0 && !hasKubeProxyDaemonSet(m) {
+			c.Note("Cilium without a kube-proxy DaemonSet or pods: Services are implemented by Cilium's kube-proxy replacement, not checked here")
+			return d.Name, false
+		}
+		return d.Name, true
+	case "none":
+		c.Note("proxy mode %q (%s): Services are not implemented by kube-proxy", d.Name, strings.Join(d.Why, "; "))
+	case "nftables":
+		c.Note("kube-proxy runs in nftables mode, whose rules are not checked yet (%s)", strings.Join(d.Why, "; "))
+	default:
+		c.Note("proxy mode %q could not be determined (%s)", d.Name, strings.Join(d.Why, "; "))
+	}
+	return d.Name, false
+}
+
+// kubeProxyPods are the kube-proxy pods (DaemonSet or static), by node.
+func kubeProxyPods(m *model.Model) map[string][]*model.Pod {
+	out := map[string][]*model.Pod{}
+	for _, p := range m.PodsIn("kube-system") {
+		if isKubeProxyPod(p) {
+			out[p.Spec.NodeName] = append(out[p.Spec.NodeName], p)
+		}
+	}
+	return out
+}
+
+func isKubeProxyPod(p *model.Pod) bool {
+	return p.Labels["k8s-app"] == "kube-proxy" || strings.HasPrefix(p.Name, "kube-proxy-")
+}
+
+func hasKubeProxyDaemonSet(m *model.Model) bool {
+	return kubeProxyDaemonSet(m) != nil
+}
+
+func kubeProxyDaemonSet(m *model.Model) *model.DaemonSet {
+	for _, ds := range m.DaemonSets {
+		if ds.Namespace == "kube-system" && strings.HasPrefix(ds.Name, "kube-proxy") {
+			return ds
+		}
+	}
+	return nil
+}
+
+// kubeProxyPodOn returns the pod to name in commands for a node: its Ready kube-proxy pod,
+// else any of its kube-proxy pods, else nil.
+func kubeProxyPodOn(m *model.Model, node string) *model.Pod {
+	pods := kubeProxyPods(m)[node]
+	for _, p := range pods {
+		if ok, _ := podReady(p); ok {
+			return p
+		}
+	}
+	if len(pods) > 0 {
+		return pods[0]
+	}
+	return nil
+}
+
+// restartKubeProxy is the remediation tail shared by the dataplane rules: read the log of the
+// node's kube-proxy, then restart it so it rewrites every rule from the API server's state.
+func restartKubeProxy(m *model.Model, node string) string {
+	if p := kubeProxyPodOn(m, node); p != nil {
+		return fmt.Sprintf(`# why kube-proxy on %[1]s stopped syncing (look for iptables-restore / IPVS / apiserver errors)
+kubectl -n kube-system logs %[2]s --tail=200 | grep -iE 'error|fail|forbidden|refused'
+# a restarted kube-proxy rewrites every Service rule from the API server's current state
+kubectl -n kube-system delete pod %[2]s`, node, p.Name)
+	}
+	return fmt.Sprintf(`# why kube-proxy on %[1]s stopped syncing (look for iptables-restore / IPVS / apiserver errors)
+kubectl -n kube-system logs $(kubectl -n kube-system get pods -l k8s-app=kube-proxy --field-selector spec.nodeName=%[1]s -o name) --tail=200 | grep -iE 'error|fail|forbidden|refused'
+# a restarted kube-proxy rewrites every Service rule from the API server's current state
+kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=%[1]s`, node)
+}
+
+// endpointEvidence quotes where an endpoint's address is published.
+func endpointEvidence(m *model.Model, ep model.ServiceEndpoint) finding.Evidence {
+	path := append([]string{}, ep.Path...)
+	if len(path) > 0 && path[0] == "endpoints" {
+		path = append(path, "addresses", "0")
+	} else {
+		path = append(path, "ip")
+	}
+	return m.Evidence(ep.Src, path...)
+}
+
+// listMore joins at most max items and says how many more there are.
+func listMore(items []string, max int) string {
+	if len(items) > max {
+		return strings.Join(items[:max], "; ") + fmt.Sprintf("; and %d more", len(items)-max)
+	}
+	return strings.Join(items, "; ")
+}
+
+func sortedAddrs[V any](m map[netip.AddrPort]V) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Compare(out[j]) < 0 })
+	return out
+}
+
+// nodesWithData lists the nodes the bundle knows, with their parsed captures.
+func nodesWithData(m *model.Model) []*model.NodeData {
+	var out []*model.NodeData
+	for _, n := range m.NodeNames() {
+		out = append(out, m.NodeData(n))
+	}
+	return out
+}
