@@ -228,8 +228,9 @@ func (b *Bundle) mergeManifest(source string, data []byte) {
 	}
 	for i := range m.Commands {
 		r := m.Commands[i]
-		if r.Path != "" {
-			b.records[r.Path] = &r
+		// A directory capture is recorded as "nodes/n/cni/"; files are looked up without the slash.
+		if p := strings.TrimSuffix(r.Path, "/"); p != "" {
+			b.records[p] = &r
 		}
 	}
 	if b.Manifest == nil {

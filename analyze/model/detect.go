@@ -27,17 +27,26 @@ var CNIAgents = []struct{ Prefix, CNI string }{
 	{"antrea-agent", "antrea"}, {"kube-router", "kube-router"},
 }
 
+// cniNamespaces are where CNI agents run.
+var cniNamespaces = map[string]bool{
+	"kube-system": true, "kube-flannel": true, "calico-system": true, "cilium": true,
+	"kube-ovn": true, "antrea-system": true, "kube-router": true, "weave": true,
+}
+
 // CNIAgentOf tells whether a pod is a CNI agent, and which CNI: by its owning DaemonSet's name,
-// else by its own name. Operators (cilium-operator…) are not agents.
+// else (a pod without owner, in a system or CNI namespace) by its own name. Pods owned by
+// anything else (a flannel-exporter Deployment) and operators (cilium-operator) are not agents.
 func CNIAgentOf(p *Pod) (string, bool) {
-	owner := ""
+	name := ""
 	for _, o := range p.OwnerReferences {
 		if o.Kind == "DaemonSet" {
-			owner = o.Name
+			name = o.Name
 		}
 	}
-	name := owner
 	if name == "" {
+		if len(p.OwnerReferences) > 0 || !cniNamespaces[p.Namespace] {
+			return "", false
+		}
 		name = p.Name
 	}
 	if strings.Contains(name, "operator") {
@@ -108,10 +117,6 @@ func (m *Model) CNI() Detection {
 	if b := m.flannelBackend(); b != "" {
 		detail = b
 	}
-	// calico+flannel together is canal.
-	if len(votes["calico"]) > 0 && len(votes["flannel"]) > 0 && len(votes["canal"]) == 0 {
-		votes["canal"] = append(votes["calico"], votes["flannel"]...)
-	}
 	d := Detection{Name: "unknown", Why: []string{"no CNI agent DaemonSet, CNI config or CNI device found in the bundle"}}
 	best := 0
 	for _, cni := range sortedKeys(votes) {
@@ -121,7 +126,7 @@ func (m *Model) CNI() Detection {
 			weight = weight / 4
 		}
 		if cni == "canal" {
-			weight += 1000
+			weight += 1000 // a canal DaemonSet is decisive; calico and flannel votes are its parts
 		}
 		if weight > best {
 			best = weight

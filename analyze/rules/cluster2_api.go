@@ -32,9 +32,9 @@ func (p permission) String() string {
 	return fmt.Sprintf("%s %s (%s)", p.verb, r, scope)
 }
 
-// grants tells whether an RBAC rule allows a request (resourceNames narrow a rule, so a rule
+// ruleGrants tells whether an RBAC rule allows a request (resourceNames narrow a rule, so a rule
 // with them does not grant list/watch on the whole resource).
-func grants(r rbacv1.PolicyRule, p permission) bool {
+func ruleGrants(r rbacv1.PolicyRule, p permission) bool {
 	has := func(list []string, v string) bool {
 		for _, x := range list {
 			if x == v || x == rbacv1.ResourceAll {
@@ -131,7 +131,7 @@ func allowedBy(bs []saBinding, p permission) (saBinding, bool) {
 			continue
 		}
 		for _, r := range b.rules {
-			if grants(r, p) {
+			if ruleGrants(r, p) {
 				return b, true
 			}
 		}
@@ -143,7 +143,7 @@ var apiRBACForbidden = &Rule{
 	ID:       "api.rbac-forbidden",
 	Severity: finding.Critical,
 	Title:    "A component is forbidden by RBAC",
-	Inputs:   nil,
+	Inputs:   Kinds("ClusterRoleBinding", "ClusterRole"),
 	Doc: "A pod's log holds the API server's denial `forbidden: User \"system:serviceaccount:NS:SA\" " +
 		"cannot VERB resource \"R\"`. The bundle's ServiceAccounts, (Cluster)Roles and " +
 		"(Cluster)RoleBindings are evaluated to say which binding is missing, and the ClusterRole " +
@@ -262,7 +262,7 @@ var apiRBACForbidden = &Rule{
 				if len(denied) > 0 {
 					d.perms = denied
 				}
-				if !saExists(m, a.ns, a.sa) {
+				if !c2SAExists(m, a.ns, a.sa) {
 					if f, ok := m.Has("ServiceAccount"); ok {
 						msg += fmt.Sprintf(" (ServiceAccount %s/%s itself is absent from the bundle.)", a.ns, a.sa)
 						ev = append(ev, finding.Evidence{File: f, Excerpt: fmt.Sprintf("(no ServiceAccount %s/%s)", a.ns, a.sa)})
@@ -280,7 +280,7 @@ var apiRBACForbidden = &Rule{
 	},
 }
 
-func saExists(m *model.Model, ns, name string) bool {
+func c2SAExists(m *model.Model, ns, name string) bool {
 	for _, sa := range m.ServiceAccounts {
 		if sa.Namespace == ns && sa.Name == name {
 			return true

@@ -57,7 +57,7 @@ func (c *coreDNSConfig) forwardsToResolvConf() (corefile.Forward, bool) {
 	return corefile.Forward{}, false
 }
 
-func isLoopback(addr string) bool {
+func c2IsLoopback(addr string) bool {
 	a, err := netip.ParseAddr(addr)
 	return err == nil && a.IsLoopback()
 }
@@ -97,7 +97,7 @@ var dnsCoreDNSLoop = &Rule{
 		}
 		var loopNodes []string
 		var nodeEv []finding.Evidence
-		for _, n := range sortedSet(nodes) {
+		for _, n := range c2SortedSet(nodes) {
 			nd := m.NodeData(n)
 			if nd.KubeletConfig != nil && nd.KubeletConfig.ResolvConf != nil && *nd.KubeletConfig.ResolvConf != "/etc/resolv.conf" {
 				continue // the kubelet hands pods another file than the one captured
@@ -109,7 +109,7 @@ var dnsCoreDNSLoop = &Rule{
 				continue
 			}
 			for _, ns := range nd.ResolvConf.Nameservers {
-				if isLoopback(ns.Addr) {
+				if c2IsLoopback(ns.Addr) {
 					loopNodes = append(loopNodes, n+" ("+ns.Addr+")")
 					if len(nodeEv) < 3 {
 						nodeEv = append(nodeEv, c.NodeEvidence(nd, model.CapResolvConf, ns.Line))
@@ -160,7 +160,7 @@ kubectl -n kube-system rollout restart deployment coredns`,
 	},
 }
 
-func sortedSet(s map[string]bool) []string {
+func c2SortedSet(s map[string]bool) []string {
 	out := make([]string, 0, len(s))
 	for k := range s {
 		out = append(out, k)
@@ -197,7 +197,7 @@ var dnsUpstreamUnreachable = &Rule{
 						continue
 					}
 					mm := upstreamErrRE.FindStringSubmatch(line)
-					if mm == nil || isLoopback(mm[2]) {
+					if mm == nil || c2IsLoopback(mm[2]) {
 						continue // a loopback upstream is dns.coredns-loop's case
 					}
 					k := mm[2] + ":" + mm[3]
@@ -258,7 +258,7 @@ var dnsUpstreamUnreachable = &Rule{
 				}
 			}
 			msg := fmt.Sprintf("CoreDNS (%s) cannot get answers from upstream %s: %s. Names outside the cluster fail or take seconds to resolve in every pod; cluster names still resolve.",
-				strings.Join(sortedSet(u.pods), ", "), k, strings.Join(sortedSet(u.errs), "; "))
+				strings.Join(c2SortedSet(u.pods), ", "), k, strings.Join(c2SortedSet(u.errs), "; "))
 			if source != "" {
 				msg += " The upstream comes from " + source + "."
 			}
@@ -279,9 +279,9 @@ kubectl -n kube-system edit configmap coredns`, ip),
 	},
 }
 
-// systemPod tells pods that legitimately run with hostNetwork and the node's DNS: cluster DNS,
+// hostDNSExemptPod tells pods that legitimately run with hostNetwork and the node's DNS: cluster DNS,
 // CNI agents, kube-proxy, NodeLocal DNS, static control-plane pods.
-func systemPod(p *model.Pod) bool {
+func hostDNSExemptPod(p *model.Pod) bool {
 	if _, ok := cniAgentPod(p); ok {
 		return true
 	}
@@ -313,7 +313,7 @@ var dnsPodResolvWrong = &Rule{
 	Check: func(c *Context) {
 		m := c.Model
 		for _, p := range m.Pods {
-			if !p.Spec.HostNetwork || systemPod(p) {
+			if !p.Spec.HostNetwork || hostDNSExemptPod(p) {
 				continue
 			}
 			if p.Spec.DNSPolicy != "" && p.Spec.DNSPolicy != corev1.DNSClusterFirst {
@@ -358,7 +358,7 @@ kubectl -n %[1]s patch %[3]s --type merge -p '{"spec":{"template":{"spec":{"dnsP
 				node = e.InvolvedObject.Name
 			}
 			if node == "" && e.InvolvedObject.Kind == "Pod" {
-				if p := podNamed(m, e.InvolvedObject.Namespace, e.InvolvedObject.Name); p != nil {
+				if p := c2PodNamed(m, e.InvolvedObject.Namespace, e.InvolvedObject.Name); p != nil {
 					node = p.Spec.NodeName
 				}
 			}
@@ -378,7 +378,7 @@ kubectl -n %[1]s patch %[3]s --type merge -p '{"spec":{"template":{"spec":{"dnsP
 				l.pods = append(l.pods, e.InvolvedObject.Namespace+"/"+e.InvolvedObject.Name)
 			}
 		}
-		for _, node := range sortedKeysOf(byNode) {
+		for _, node := range c2SortedKeys(byNode) {
 			l := byNode[node]
 			ev := l.ev
 			if nd := m.NodeData(node); nd.ResolvConf != nil {
@@ -412,7 +412,7 @@ systemctl restart kubelet`,
 	},
 }
 
-func sortedKeysOf[V any](m map[string]V) []string {
+func c2SortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

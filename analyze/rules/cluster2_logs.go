@@ -33,13 +33,13 @@ func allPodLogs(b *bundle.Bundle) []podLog {
 // subject names the pod a log belongs to, with its node when the model knows the pod.
 func (l podLog) subject(m *model.Model) finding.Subject {
 	s := finding.Subject{Kind: "Pod", Namespace: l.Namespace, Name: l.Pod}
-	if p := podNamed(m, l.Namespace, l.Pod); p != nil {
+	if p := c2PodNamed(m, l.Namespace, l.Pod); p != nil {
 		s.Node = p.Spec.NodeName
 	}
 	return s
 }
 
-func podNamed(m *model.Model, ns, name string) *model.Pod {
+func c2PodNamed(m *model.Model, ns, name string) *model.Pod {
 	for _, p := range m.PodsIn(ns) {
 		if p.Name == name {
 			return p

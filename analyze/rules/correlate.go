@@ -16,8 +16,12 @@ func correlate(m *model.Model, fs []finding.Finding) {
 	type key struct{ id, ns, name string }
 	bySubject := map[key]int{}
 	byNode := map[string][]int{} // node → indexes of node-level root causes on it
+	onNode := map[string][]int{} // node → indexes of every finding on it
 	for i, f := range fs {
 		bySubject[key{f.ID, f.Subject.Namespace, f.Subject.Name}] = i
+		if f.Subject.Node != "" {
+			onNode[f.Subject.Node] = append(onNode[f.Subject.Node], i)
+		}
 		switch f.ID {
 		case "cni.pod-crashloop", "node.not-ready", "node.selinux-blocks-cni", "cni.config-missing",
 			"sysctl.ip-forward-off", "sysctl.bridge-nf-off", "iptables.forward-drop", "route.podcidr-missing":
@@ -107,21 +111,34 @@ func correlate(m *model.Model, fs []finding.Finding) {
 					}
 				}
 			}
-
-		case "node.not-ready":
-			for _, c := range byNode[s.Node] {
-				if fs[c].ID == "cni.pod-crashloop" || fs[c].ID == "cni.config-missing" {
-					link(i, c)
-				}
-			}
-		case "cni.pod-crashloop":
-			for _, c := range byNode[s.Node] {
-				if fs[c].ID == "node.selinux-blocks-cni" {
+		}
+		if s.Node == "" {
+			continue
+		}
+		for _, causeID := range sameNodeCauses[f.ID] {
+			for _, c := range onNode[s.Node] {
+				if fs[c].ID == causeID {
 					link(i, c)
 				}
 			}
 		}
 	}
+}
+
+// sameNodeCauses says which faults on a node explain another fault on the same node: the CNI
+// agent that cannot install its config explains the missing config, which explains the NotReady
+// node and its missing routes; a kube-proxy that is down explains its missing or stale rules.
+var sameNodeCauses = map[string][]string{
+	"node.not-ready":           {"cni.pod-crashloop", "cni.config-missing"},
+	"cni.pod-crashloop":        {"node.selinux-blocks-cni"},
+	"cni.config-missing":       {"node.selinux-blocks-cni", "cni.pod-crashloop"},
+	"route.podcidr-missing":    {"cni.pod-crashloop", "cni.config-missing", "node.selinux-blocks-cni"},
+	"cni.sandbox-failed":       {"cni.config-missing", "cni.ipam-exhausted", "cni.pod-crashloop"},
+	"kube-proxy.rules-missing": {"kube-proxy.not-running", "kube-proxy.log-errors"},
+	"kube-proxy.rules-stale":   {"kube-proxy.not-running", "kube-proxy.log-errors"},
+	"ipvs.no-real-servers":     {"kube-proxy.not-running", "kube-proxy.log-errors"},
+	"kube-proxy.not-running":   {"node.not-ready"},
+	"kube-proxy.log-errors":    {"api.rbac-forbidden"},
 }
 
 func isDNSService(m *model.Model, s finding.Subject) bool {

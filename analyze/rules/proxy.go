@@ -9,4 +9,8 @@ var proxyRules = []*Rule{
 	kubeProxyRulesStale,
 	ipvsNoRealServers,
 	kubeProxyLogErrors,
+	kubeProxyModeMismatch,
+	kubeProxyClusterCIDRUnset,
+	ipvsVIPNotBound,
+	svcExternalLocalNoEndpoints,
 }

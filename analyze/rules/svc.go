@@ -541,14 +541,14 @@ func notReadyRemediation(p *model.Pod) string {
 	switch {
 	case p.Spec.NodeName == "" || p.Status.Phase == corev1.PodPending && len(p.Status.ContainerStatuses) == 0:
 		return cmds + "\n# not scheduled: compare its requests, nodeSelector and tolerations with what the nodes offer\nkubectl describe nodes | grep -A 8 'Allocated resources'\nkubectl get nodes -o custom-columns=NAME:.metadata.name,TAINTS:.spec.taints"
-	case failingContainer(p) != "" && restarted(p):
+	case failingContainer(p) != "" && podRestarted(p):
 		return cmds + fmt.Sprintf("\n# the crashed run's log:\nkubectl -n %s logs %s -c %s --previous", p.Namespace, p.Name, failingContainer(p))
 	default:
 		return cmds + fmt.Sprintf("\n# running but not Ready: the readiness probe, and the app's log\nkubectl -n %[1]s get pod %[2]s -o jsonpath='{range .spec.containers[*]}{.name}{\": \"}{.readinessProbe}{\"\\n\"}{end}'\nkubectl -n %[1]s logs %[2]s --all-containers --tail=100", p.Namespace, p.Name)
 	}
 }
 
-func restarted(p *model.Pod) bool {
+func podRestarted(p *model.Pod) bool {
 	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		if cs.RestartCount > 0 || cs.State.Terminated != nil {
 			return true

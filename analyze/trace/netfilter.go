@@ -363,7 +363,7 @@ const (
 // match evaluates every condition of r. A condition that is false decides (all are ANDed),
 // whatever the others are; otherwise one the engine cannot evaluate makes the rule unknown.
 func (t *tracer) match(nd *model.NodeData, r *iptables.Rule, pk *packet, table string) (tri, string) {
-	var unknownWhy string
+	var unknownWhy, forkWhy string
 	statistic := false
 	for _, m := range r.Matches {
 		if m.Module == "statistic" {
@@ -374,6 +374,8 @@ func (t *tracer) match(nd *model.NodeData, r *iptables.Rule, pk *packet, table s
 		switch ok {
 		case no:
 			return no, ""
+		case fork:
+			statistic, forkWhy = true, why
 		case unk:
 			if unknownWhy == "" {
 				unknownWhy = why
@@ -385,6 +387,9 @@ func (t *tracer) match(nd *model.NodeData, r *iptables.Rule, pk *packet, table s
 	}
 	if len(r.Unparsed) > 0 {
 		return unk, "the parser did not understand " + strconv.Quote(strings.Join(r.Unparsed, " "))
+	}
+	if forkWhy != "" {
+		return fork, forkWhy
 	}
 	if statistic {
 		if prob, ok := r.Probability(); ok {
@@ -613,6 +618,18 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 				a = pk.src
 			}
 			return boolTri(!a.Less(a1) && !a2.Less(a), m.Negated), ""
+		}
+	case "recent":
+		switch m.Option {
+		case "--rcheck", "--update":
+			// Session affinity: a client the list remembers goes to its endpoint, a new one
+			// does not. Both happen; the remembered endpoint is one of the others anyway.
+			if m.Negated {
+				return unk, what
+			}
+			return fork, "session affinity (recent " + m.Option + "): a returning client"
+		case "--set", "--remove", "--name", "--seconds", "--reap", "--mask", "--rsource", "--rdest", "--hitcount", "--rttl":
+			return yes, ""
 		}
 	case "icmp", "icmp6", "icmpv6":
 		return no, "" // only TCP, UDP and SCTP are traced

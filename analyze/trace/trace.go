@@ -221,7 +221,14 @@ func (t *tracer) assemble(res *Result, paths []*path) {
 		res.Verdict = Delivered
 	}
 	if len(paths) > 1 {
+		same := map[string]bool{}
 		for _, p := range paths {
+			// Session affinity branches repeat an endpoint the statistic branches reach too.
+			key := p.destination() + "\x00" + string(p.verdict)
+			if same[key] {
+				continue
+			}
+			same[key] = true
 			res.Candidates = append(res.Candidates, Candidate{
 				Destination: p.destination(), Verdict: p.verdict, Masquerade: p.masq,
 				Hops: p.hops, FailedAt: p.failedHop(),

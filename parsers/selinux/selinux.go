@@ -72,6 +72,17 @@ func Parse(r io.Reader) (*Status, error) {
 			set(&st.Getenforce, m, n)
 			continue
 		}
+		// netsift's collector writes "mode: <getenforce>" and "config: <line of
+		// /etc/selinux/config>" (collect/collect.sh, selinux_state).
+		if v, ok := strings.CutPrefix(line, "mode:"); ok {
+			if m, ok := mode(strings.TrimSpace(v)); ok {
+				set(&st.Getenforce, m, n)
+				continue
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "config:"); ok {
+			line = strings.TrimSpace(v)
+		}
 		if k, v, ok := strings.Cut(line, "="); ok && !strings.Contains(k, ":") {
 			k = strings.TrimSpace(k)
 			v = strings.Trim(strings.TrimSpace(v), `"'`)

@@ -1,0 +1,313 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/analyze/model"
+)
+
+// kubeIPVSDevice is the dummy device kube-proxy's IPVS proxier binds every Service address
+// to, so that the kernel accepts packets for them as local and IPVS (on INPUT) sees them.
+const kubeIPVSDevice = "kube-ipvs0"
+
+var ipvsVIPNotBound = &Rule{
+	ID:       "ipvs.vip-not-bound",
+	Severity: finding.Critical,
+	Title:    "ClusterIP not bound to kube-ipvs0 on a node (IPVS mode)",
+	Inputs:   append(Kinds("Service"), Input{NodeFile: model.CapAddr}),
+	Doc: "In IPVS mode kube-proxy adds every ClusterIP as a /32 (/128) address of the kube-ipvs0 " +
+		"dummy device. IPVS only sees packets the kernel delivers locally, so a ClusterIP missing " +
+		"there is routed out of the node like any foreign address instead, even when its virtual " +
+		"server exists: connections to it from that node and its pods time out. Reported per " +
+		"node, listing the missing ClusterIPs.",
+	Check: func(c *Context) {
+		mode, ok := proxyModeFor(c)
+		if !ok {
+			return
+		}
+		if mode != "ipvs" {
+			c.Note("kube-proxy runs in %s mode: no kube-ipvs0 device to check", mode)
+			return
+		}
+		m := c.Model
+		st := proxyState(m)
+		// The ClusterIPs to bind, each with the first Service port that carries it.
+		var ips []netip.Addr
+		byIP := map[netip.Addr][]*svcPort{}
+		for _, sp := range st.ports {
+			if _, seen := byIP[sp.vip.addr]; !seen {
+				ips = append(ips, sp.vip.addr)
+			}
+			byIP[sp.vip.addr] = append(byIP[sp.vip.addr], sp)
+		}
+		sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
+		for _, nd := range nodesWithData(m) {
+			if nd.Addrs == nil {
+				c.NodeLacks(nd, model.CapAddr)
+				continue
+			}
+			ix := st.node(nd)
+			dev := nd.Addrs.ByName(kubeIPVSDevice)
+			if dev == nil && (ix.ipvs == nil || len(ix.ipvs.table.VirtualServers) == 0) {
+				c.Note("node %s not checked: neither a %s device nor IPVS virtual servers (see kube-proxy.not-running)", nd.Name, kubeIPVSDevice)
+				continue
+			}
+			bound := map[netip.Addr]bool{}
+			if dev != nil {
+				for _, a := range dev.Addresses {
+					bound[a.Prefix.Addr()] = true
+				}
+			}
+			var items, missingIPs []string
+			var ev []finding.Evidence
+			withVS := 0
+			for _, ip := range ips {
+				if bound[ip] {
+					continue
+				}
+				sps := byIP[ip]
+				sp := sps[0]
+				item := fmt.Sprintf("%s (%s/%s", ip, sp.svc.Namespace, sp.svc.Name)
+				if ix.ipvs != nil {
+					vs := 0
+					for _, p := range sps {
+						if v := ix.ipvs.vs[p.vip]; v != nil {
+							vs++
+							if withVS == 0 {
+								ev = append(ev, c.NodeEvidence(nd, model.CapIPVS, v.Line))
+							}
+						}
+					}
+					if vs > 0 {
+						withVS++
+						item += ", its virtual server exists"
+					} else {
+						item += ", no virtual server either"
+					}
+				}
+				items = append(items, item+")")
+				missingIPs = append(missingIPs, ip.String())
+				if len(items) <= 4 {
+					ev = append(ev, m.Evidence(sp.svc.Src, "spec", "clusterIP"))
+				}
+			}
+			if len(items) == 0 {
+				continue
+			}
+			var where string
+			if dev != nil {
+				ev = append([]finding.Evidence{c.NodeEvidence(nd, model.CapAddr, dev.Line)}, ev...)
+				where = fmt.Sprintf("%s on node %s lacks %d ClusterIP(s)", kubeIPVSDevice, nd.Name, len(items))
+			} else {
+				ev = append([]finding.Evidence{{File: nd.Path(model.CapAddr), Excerpt: "no " + kubeIPVSDevice + " device"}}, ev...)
+				where = fmt.Sprintf("Node %s has IPVS virtual servers but no %s device, so none of its %d ClusterIP(s) is bound", nd.Name, kubeIPVSDevice, len(items))
+			}
+			msg := where + ": " + listMore(items, 8) + ". The kernel routes packets for an unbound ClusterIP out of the node instead of handing them to IPVS, so connections to it from this node and its pods time out."
+			if withVS < len(items) {
+				msg += " A ClusterIP with no virtual server either was not synced by this node's kube-proxy at all (see kube-proxy.rules-missing), or its Service is newer than the capture."
+			}
+			c.Report(finding.Finding{
+				Subject:  nodeSubject(nd.Name),
+				Key:      nd.Name,
+				Message:  msg,
+				Evidence: dedupeEvidence(ev),
+				Remediation: fmt.Sprintf(`# on node %[1]s: every ClusterIP should be a /32 of %[2]s
+ip -4 addr show dev %[2]s | grep -c inet
+ip addr show dev %[2]s | grep -w %[3]s
+# kube-proxy logs why it could not add the address ("Failed to bind service address to dummy interface")
+`, nd.Name, kubeIPVSDevice, missingIPs[0]) + restartKubeProxy(m, nd.Name),
+			})
+		}
+	},
+}
+
+var svcExternalLocalNoEndpoints = &Rule{
+	ID:       "svc.external-local-no-endpoints",
+	Severity: finding.Warning,
+	Title:    "externalTrafficPolicy: Local Service has no endpoint on a node",
+	Inputs:   Kinds("Service", "EndpointSlice", "Node"),
+	Doc: "A NodePort or LoadBalancer Service with externalTrafficPolicy: Local is served on a node " +
+		"only by endpoints on that node: on the others kube-proxy drops its NodePort and " +
+		"LoadBalancer traffic (\"<svc> has no local endpoints\" -j DROP). That is the design, and " +
+		"harmless while the load balancer only sends to nodes passing the Service's health check " +
+		"node port; it breaks clients that hit any node's NodePort, or a load balancer that " +
+		"ignores the health check. Reported per Service and node, while the Service has ready " +
+		"endpoints elsewhere (else svc.no-endpoints applies).",
+	Check: func(c *Context) {
+		m := c.Model
+		st := proxyState(m)
+		mode := m.ProxyMode().Name
+		// The ports of each Service, once (a dual-stack Service has one svcPort per family).
+		var services []*model.Service
+		ports := map[*model.Service][]*svcPort{}
+		for _, sp := range st.ports {
+			svc := sp.svc
+			if svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal ||
+				(svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
+				continue
+			}
+			if _, ok := ports[svc]; !ok {
+				services = append(services, svc)
+			}
+			dup := false
+			for _, o := range ports[svc] {
+				dup = dup || o.index == sp.index
+			}
+			if !dup {
+				ports[svc] = append(ports[svc], sp)
+			}
+		}
+		for _, svc := range services {
+			sps := ports[svc]
+			// Nodes with a ready endpoint of each port; endpoints without nodeName cannot be placed.
+			hasReady, unplaced := false, false
+			local := map[string]map[int]bool{} // node → port indexes served locally
+			notReadyHere := map[string]bool{}  // nodes with only not-ready local endpoints
+			var elsewhere []finding.Evidence   // one ready endpoint, for evidence
+			for _, sp := range sps {
+				for _, a := range sortedAddrs(sp.ready) {
+					ep := sp.ready[a]
+					hasReady = true
+					if ep.NodeName == "" {
+						unplaced = true
+						continue
+					}
+					if local[ep.NodeName] == nil {
+						local[ep.NodeName] = map[int]bool{}
+					}
+					local[ep.NodeName][sp.index] = true
+					if len(elsewhere) == 0 {
+						elsewhere = append(elsewhere, endpointEvidence(m, ep))
+					}
+				}
+				for _, ep := range sp.notReady {
+					notReadyHere[ep.NodeName] = true
+				}
+			}
+			if !hasReady {
+				continue // no endpoint anywhere: svc.no-endpoints
+			}
+			if unplaced {
+				c.Note("%s/%s not checked: its endpoints do not say which node they run on (no nodeName)", svc.Namespace, svc.Name)
+				continue
+			}
+			var withLocal []string
+			for n := range local {
+				withLocal = append(withLocal, n)
+			}
+			sort.Strings(withLocal)
+			for _, node := range m.Nodes {
+				var missing []*svcPort
+				for _, sp := range sps {
+					if sp.port.NodePort != 0 && !local[node.Name][sp.index] {
+						missing = append(missing, sp)
+					}
+				}
+				if len(missing) == 0 {
+					continue
+				}
+				if _, excluded := node.Labels["node.kubernetes.io/exclude-from-external-load-balancers"]; excluded && svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+					continue // no load balancer sends to it; its NodePort is still open, but rarely used directly
+				}
+				c.Report(externalLocalFinding(c, svc, node, missing, withLocal, notReadyHere[node.Name], elsewhere, mode))
+			}
+		}
+	},
+}
+
+func externalLocalFinding(c *Context, svc *model.Service, node *model.Node, missing []*svcPort, withLocal []string, notReadyHere bool, elsewhere []finding.Evidence, mode string) finding.Finding {
+	m := c.Model
+	var portsText []string
+	ev := []finding.Evidence{m.Evidence(svc.Src, "spec", "externalTrafficPolicy")}
+	for _, sp := range missing {
+		portsText = append(portsText, fmt.Sprintf("NodePort %d/%s (%s)", sp.port.NodePort, protocolOf(sp.port.Protocol), sp.name()))
+		ev = append(ev, m.Evidence(svc.Src, "spec", "ports", itoa(sp.index), "nodePort"))
+	}
+	var lbIPs []string
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if in.IP != "" {
+			lbIPs = append(lbIPs, in.IP)
+		} else if in.Hostname != "" {
+			lbIPs = append(lbIPs, in.Hostname)
+		}
+	}
+	ev = append(ev, elsewhere...)
+	// The rule that drops it on this node, when the node's dataplane is in the bundle.
+	nd := m.NodeData(node.Name)
+	ix := proxyState(m).node(nd)
+	dropped := ""
+	switch {
+	case ix.v4 != nil:
+		for _, sp := range missing {
+			if r := ix.ipt(sp.vip.addr); r != nil && r.noLocalEndpoints[sp.name()] != nil {
+				rule := r.noLocalEndpoints[sp.name()]
+				ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, rule.Line))
+				dropped = fmt.Sprintf(" The node's iptables rules drop it (%q in chain %s).", rule.Comment(), rule.Chain)
+				break
+			}
+		}
+	case mode == "ipvs" && ix.ipvs != nil:
+		for _, vs := range ix.ipvs.table.VirtualServers {
+			if vs.Address.Port() == uint16(missing[0].port.NodePort) && strings.EqualFold(vs.Protocol, string(protocolOf(missing[0].port.Protocol))) && len(vs.RealServers) == 0 {
+				ev = append(ev, c.NodeEvidence(nd, model.CapIPVS, vs.Line))
+				dropped = fmt.Sprintf(" Its IPVS virtual server %s %s has no real server.", vs.Protocol, vs.Address)
+				break
+			}
+		}
+	}
+	where := "no node"
+	if len(withLocal) > 0 {
+		where = "only " + listMore(withLocal, 5)
+	}
+	msg := fmt.Sprintf("Service %s/%s (type %s) has externalTrafficPolicy: Local and no ready endpoint on node %s, so its %s on this node is dropped", svc.Namespace, svc.Name, svc.Spec.Type, node.Name, strings.Join(portsText, ", "))
+	if len(lbIPs) > 0 {
+		msg += fmt.Sprintf(", as is load-balancer traffic for %s sent to this node", strings.Join(lbIPs, ", "))
+	}
+	msg += fmt.Sprintf(". Its ready endpoints run on %s.", where)
+	if notReadyHere {
+		msg += " This node has endpoints of it that are not ready."
+	}
+	msg += dropped
+	hc := svc.Spec.HealthCheckNodePort
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && hc != 0 {
+		ev = append(ev, m.Evidence(svc.Src, "spec", "healthCheckNodePort"))
+		msg += fmt.Sprintf(" This is by design: kube-proxy answers 503 on health check node port %d here, so a load balancer checking it sends nothing to this node. It matters if clients use the NodePort of this node directly, or if the load balancer does not check port %d (a custom health check, MetalLB L2 announcing from this node).", hc, hc)
+	} else if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		msg += " The Service records no healthCheckNodePort, so nothing tells a load balancer to avoid this node: connections it sends here get no answer."
+	} else {
+		msg += " A NodePort Service has no health check to steer clients: anything that connects to this node's NodePort gets no answer."
+	}
+	addr := nodeAddress(node)
+	var rem strings.Builder
+	fmt.Fprintf(&rem, "# where the endpoints of %[1]s/%[2]s run (only those nodes answer its NodePort)\nkubectl -n %[1]s get endpointslices -l kubernetes.io/service-name=%[2]s -o wide\n", svc.Namespace, svc.Name)
+	if hc != 0 {
+		fmt.Fprintf(&rem, "# what the load balancer's health check sees on %[1]s: 503 and \"localEndpoints\": 0 mean \"do not send here\"\ncurl -s http://%[2]s:%[3]d/healthz\n", node.Name, addr, hc)
+	}
+	fmt.Fprintf(&rem, "# if clients must reach it through every node, let every node forward (the pods then see the node's IP, not the client's)\nkubectl -n %s patch service %s -p '{\"spec\":{\"externalTrafficPolicy\":\"Cluster\"}}'\n", svc.Namespace, svc.Name)
+	rem.WriteString("# or keep Local and run an endpoint on every node that receives traffic (a DaemonSet, or more replicas with pod anti-affinity)")
+	return finding.Finding{
+		Subject:     finding.Subject{Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, Node: node.Name},
+		Key:         node.Name,
+		Message:     msg,
+		Evidence:    dedupeEvidence(ev),
+		Remediation: rem.String(),
+	}
+}
+
+// nodeAddress is the node's InternalIP (else any address), for commands run against it.
+func nodeAddress(n *model.Node) string {
+	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP} {
+		for _, a := range n.Status.Addresses {
+			if a.Type == t {
+				return a.Address
+			}
+		}
+	}
+	return n.Name
+}
