@@ -66,6 +66,9 @@ func Text(w io.Writer, r *Report, opts TextOptions) error {
 	ew.printf("%s\n", p.paint(ansiDim, bundleLine(r)))
 	ew.printf("%s\n", p.paint(ansiDim, assumptionLine(r)))
 	ew.printf("\n%s %s\n", p.paint(ansiBold, "Verdict:"), r.Summary.Verdict)
+	if roots := rootRefs(r); roots != "" {
+		ew.printf("%s %s\n", p.paint(ansiBold, "Start with:"), roots)
+	}
 	ew.printf("Findings: %d critical, %d warning, %d info.  Rules: %d passed, %d failed, %d skipped, %d errors.\n",
 		r.Summary.Findings["critical"], r.Summary.Findings["warning"], r.Summary.Findings["info"],
 		r.Summary.Rules["pass"], r.Summary.Rules["fail"], r.Summary.Rules["skipped"], r.Summary.Rules["error"])
@@ -120,6 +123,28 @@ func findingIndex(r *Report) map[string]int {
 		idx[f.Fingerprint] = i + 1
 	}
 	return idx
+}
+
+// rootRefs lists the findings that others follow from (caused by nothing, cause of something),
+// "#7 node.selinux-blocks-cni (Node worker-1)", when there are consequences to skip.
+func rootRefs(r *Report) string {
+	index := findingIndex(r)
+	isCause := map[string]bool{}
+	for _, f := range r.Findings {
+		for _, fp := range f.CausedBy {
+			isCause[fp] = true
+		}
+	}
+	var refs []string
+	for _, f := range r.Findings {
+		if isCause[f.Fingerprint] && len(f.CausedBy) == 0 {
+			refs = append(refs, fmt.Sprintf("#%d %s (%s)", index[f.Fingerprint], f.ID, f.Subject))
+		}
+	}
+	if len(refs) == 0 {
+		return ""
+	}
+	return strings.Join(refs, ", ") + " — the other findings follow from these"
 }
 
 // causeRefs renders a finding's causes as "#7 cni.pod-crashloop" references.

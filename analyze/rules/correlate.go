@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,14 @@ func correlate(m *model.Model, fs []finding.Finding) {
 			"sysctl.ip-forward-off", "sysctl.bridge-nf-off", "iptables.forward-drop", "route.podcidr-missing":
 			if f.Subject.Node != "" {
 				byNode[f.Subject.Node] = append(byNode[f.Subject.Node], i)
+			}
+		}
+	}
+	unreachable := map[string]bool{} // nodes whose kubelet stopped posting status (Ready=Unknown)
+	for _, n := range m.Nodes {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionUnknown {
+				unreachable[n.Name] = true
 			}
 		}
 	}
@@ -115,12 +124,92 @@ func correlate(m *model.Model, fs []finding.Finding) {
 		if s.Node == "" {
 			continue
 		}
+		if unreachable[s.Node] && f.ID != "node.not-ready" {
+			// A node whose kubelet stopped reporting explains everything else seen on it:
+			// its agents' pods are not Ready because the node is gone, not the reverse.
+			for _, c := range onNode[s.Node] {
+				if fs[c].ID == "node.not-ready" {
+					link(i, c)
+				}
+			}
+			continue
+		}
 		for _, causeID := range sameNodeCauses[f.ID] {
+			if causeID == "cni.pod-crashloop" && f.ID == "node.not-ready" && unreachable[s.Node] {
+				continue
+			}
 			for _, c := range onNode[s.Node] {
 				if fs[c].ID == causeID {
 					link(i, c)
 				}
 			}
+		}
+		switch f.ID {
+		case "route.podcidr-missing":
+			// Routes to a peer's podCIDR are installed by the CNI agents; an agent failing on
+			// any node explains routes missing towards it.
+			if len(fs[i].CausedBy) == 0 {
+				for j, g := range fs {
+					if g.ID == "cni.pod-crashloop" || g.ID == "cni.config-missing" {
+						link(i, j)
+					}
+				}
+			}
+		case "dns.path-broken":
+			for _, cause := range []key{{"dns.coredns-down", "kube-system", "coredns"}, {"dns.service-broken", "kube-system", "kube-dns"}} {
+				if c, ok := bySubject[cause]; ok {
+					link(i, c)
+				}
+			}
+		}
+	}
+	reduceToRoots(fs)
+}
+
+// reduceToRoots replaces each finding's causes by the root causes they lead to (the findings
+// caused by nothing), so a reader is sent straight to what to fix first.
+func reduceToRoots(fs []finding.Finding) {
+	byFP := make(map[string]int, len(fs))
+	for i, f := range fs {
+		byFP[f.Fingerprint] = i
+	}
+	var roots func(i int, seen map[int]bool) []string
+	roots = func(i int, seen map[int]bool) []string {
+		if seen[i] {
+			return nil // a cycle: stop here
+		}
+		seen[i] = true
+		if len(fs[i].CausedBy) == 0 {
+			return []string{fs[i].Fingerprint}
+		}
+		var out []string
+		for _, fp := range fs[i].CausedBy {
+			if j, ok := byFP[fp]; ok {
+				out = append(out, roots(j, seen)...)
+			}
+		}
+		return out
+	}
+	reduced := make([][]string, len(fs))
+	for i := range fs {
+		if len(fs[i].CausedBy) == 0 {
+			continue
+		}
+		var list []string
+		seen := map[string]bool{}
+		for _, fp := range roots(i, map[int]bool{}) {
+			if !seen[fp] && fp != fs[i].Fingerprint {
+				seen[fp] = true
+				list = append(list, fp)
+			}
+		}
+		// Keep report order so "#7 #8" reads naturally.
+		sort.Slice(list, func(a, b int) bool { return byFP[list[a]] < byFP[list[b]] })
+		reduced[i] = list
+	}
+	for i := range fs {
+		if reduced[i] != nil {
+			fs[i].CausedBy = reduced[i]
 		}
 	}
 }
@@ -139,6 +228,10 @@ var sameNodeCauses = map[string][]string{
 	"ipvs.no-real-servers":     {"kube-proxy.not-running", "kube-proxy.log-errors"},
 	"kube-proxy.not-running":   {"node.not-ready"},
 	"kube-proxy.log-errors":    {"api.rbac-forbidden"},
+	"dns.path-broken": {"iptables.forward-drop", "sysctl.ip-forward-off", "sysctl.bridge-nf-off",
+		"route.podcidr-missing", "cni.encap-blocked", "cni.config-missing", "cni.pod-crashloop",
+		"kube-proxy.not-running", "kube-proxy.rules-missing", "kube-proxy.rules-stale", "link.down",
+		"route.blackhole", "node.not-ready"},
 }
 
 func isDNSService(m *model.Model, s finding.Subject) bool {

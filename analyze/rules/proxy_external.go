@@ -113,18 +113,28 @@ var ipvsVIPNotBound = &Rule{
 				msg += " A ClusterIP with no virtual server either was not synced by this node's kube-proxy at all (see kube-proxy.rules-missing), or its Service is newer than the capture."
 			}
 			c.Report(finding.Finding{
-				Subject:  nodeSubject(nd.Name),
-				Key:      nd.Name,
-				Message:  msg,
-				Evidence: dedupeEvidence(ev),
-				Remediation: fmt.Sprintf(`# on node %[1]s: every ClusterIP should be a /32 of %[2]s
-ip -4 addr show dev %[2]s | grep -c inet
-ip addr show dev %[2]s | grep -w %[3]s
-# kube-proxy logs why it could not add the address ("Failed to bind service address to dummy interface")
-`, nd.Name, kubeIPVSDevice, missingIPs[0]) + restartKubeProxy(m, nd.Name),
+				Subject:     nodeSubject(nd.Name),
+				Key:         nd.Name,
+				Message:     msg,
+				Evidence:    dedupeEvidence(ev),
+				Remediation: vipRemediation(m, nd.Name, missingIPs[0]),
 			})
 		}
 	},
+}
+
+func vipRemediation(m *model.Model, node, ip string) string {
+	pod := "$(kubectl -n kube-system get pods -l k8s-app=kube-proxy --field-selector spec.nodeName=" + node + " -o name)"
+	del := "-l k8s-app=kube-proxy --field-selector spec.nodeName=" + node
+	if p := kubeProxyPodOn(m, node); p != nil {
+		pod, del = p.Name, p.Name
+	}
+	return fmt.Sprintf(`# on node %[1]s: every ClusterIP should be a /32 of %[2]s
+ip addr show dev %[2]s | grep -w %[3]s
+# why kube-proxy could not add it ("error bind address: ... to dummy interface")
+kubectl -n kube-system logs %[4]s --tail=500 | grep -iE 'bind address|dummy|%[2]s'
+# a restarted kube-proxy re-adds every ClusterIP to %[2]s
+kubectl -n kube-system delete pod %[5]s`, node, kubeIPVSDevice, ip, pod, del)
 }
 
 var svcExternalLocalNoEndpoints = &Rule{
@@ -226,7 +236,11 @@ func externalLocalFinding(c *Context, svc *model.Service, node *model.Node, miss
 	var portsText []string
 	ev := []finding.Evidence{m.Evidence(svc.Src, "spec", "externalTrafficPolicy")}
 	for _, sp := range missing {
-		portsText = append(portsText, fmt.Sprintf("NodePort %d/%s (%s)", sp.port.NodePort, protocolOf(sp.port.Protocol), sp.name()))
+		t := fmt.Sprintf("NodePort %d/%s", sp.port.NodePort, protocolOf(sp.port.Protocol))
+		if sp.port.Name != "" {
+			t += " (port " + sp.port.Name + ")"
+		}
+		portsText = append(portsText, t)
 		ev = append(ev, m.Evidence(svc.Src, "spec", "ports", itoa(sp.index), "nodePort"))
 	}
 	var lbIPs []string
@@ -237,6 +251,10 @@ func externalLocalFinding(c *Context, svc *model.Service, node *model.Node, miss
 			lbIPs = append(lbIPs, in.Hostname)
 		}
 	}
+	hc := svc.Spec.HealthCheckNodePort
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && hc != 0 {
+		ev = append(ev, m.Evidence(svc.Src, "spec", "healthCheckNodePort"))
+	}
 	ev = append(ev, elsewhere...)
 	// The rule that drops it on this node, when the node's dataplane is in the bundle.
 	nd := m.NodeData(node.Name)
@@ -245,12 +263,24 @@ func externalLocalFinding(c *Context, svc *model.Service, node *model.Node, miss
 	switch {
 	case ix.v4 != nil:
 		for _, sp := range missing {
-			if r := ix.ipt(sp.vip.addr); r != nil && r.noLocalEndpoints[sp.name()] != nil {
-				rule := r.noLocalEndpoints[sp.name()]
-				ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, rule.Line))
-				dropped = fmt.Sprintf(" The node's iptables rules drop it (%q in chain %s).", rule.Comment(), rule.Chain)
-				break
+			r := ix.ipt(sp.vip.addr)
+			if r == nil || len(r.noLocalEndpoints[sp.name()]) == 0 {
+				continue
 			}
+			rules := r.noLocalEndpoints[sp.name()]
+			var packets uint64
+			for i, rule := range rules {
+				packets += rule.Packets
+				if i < 3 {
+					ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, rule.Line))
+				}
+			}
+			dropped = fmt.Sprintf(" kube-proxy wrote the DROP rules on this node (%q in chain %s)", rules[0].Comment(), rules[0].Chain)
+			if rules[0].Counters {
+				dropped += fmt.Sprintf(", which have dropped %d packet(s) so far", packets)
+			}
+			dropped += "."
+			break
 		}
 	case mode == "ipvs" && ix.ipvs != nil:
 		for _, vs := range ix.ipvs.table.VirtualServers {
@@ -263,21 +293,22 @@ func externalLocalFinding(c *Context, svc *model.Service, node *model.Node, miss
 	}
 	where := "no node"
 	if len(withLocal) > 0 {
-		where = "only " + listMore(withLocal, 5)
+		where = strings.Join(withLocal, ", ")
+		if len(withLocal) > 6 {
+			where = strings.Join(withLocal[:6], ", ") + fmt.Sprintf(" and %d more nodes", len(withLocal)-6)
+		}
 	}
 	msg := fmt.Sprintf("Service %s/%s (type %s) has externalTrafficPolicy: Local and no ready endpoint on node %s, so its %s on this node is dropped", svc.Namespace, svc.Name, svc.Spec.Type, node.Name, strings.Join(portsText, ", "))
 	if len(lbIPs) > 0 {
 		msg += fmt.Sprintf(", as is load-balancer traffic for %s sent to this node", strings.Join(lbIPs, ", "))
 	}
-	msg += fmt.Sprintf(". Its ready endpoints run on %s.", where)
+	msg += fmt.Sprintf(". Its ready endpoints run only on %s.", where)
 	if notReadyHere {
 		msg += " This node has endpoints of it that are not ready."
 	}
 	msg += dropped
-	hc := svc.Spec.HealthCheckNodePort
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && hc != 0 {
-		ev = append(ev, m.Evidence(svc.Src, "spec", "healthCheckNodePort"))
-		msg += fmt.Sprintf(" This is by design: kube-proxy answers 503 on health check node port %d here, so a load balancer checking it sends nothing to this node. It matters if clients use the NodePort of this node directly, or if the load balancer does not check port %d (a custom health check, MetalLB L2 announcing from this node).", hc, hc)
+		msg += fmt.Sprintf(" This is by design: kube-proxy answers 503 on the health check node port %d here, so a load balancer that checks it sends nothing to this node. It breaks clients that connect to this node's NodePort directly, and load balancers that send to every node without checking port %d.", hc, hc)
 	} else if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 		msg += " The Service records no healthCheckNodePort, so nothing tells a load balancer to avoid this node: connections it sends here get no answer."
 	} else {

@@ -119,12 +119,16 @@ func (d *proxyData) node(nd *model.NodeData) *nodeIndex {
 }
 
 // servicePorts lists every Service port kube-proxy programs a ClusterIP rule for: not
-// headless, not ExternalName, with a parseable ClusterIP.
+// headless, not ExternalName, not handed to another proxy (service-proxy-name label), with a
+// parseable ClusterIP.
 func servicePorts(m *model.Model) []*svcPort {
 	var out []*svcPort
 	for _, svc := range m.Services {
 		if svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
+		}
+		if _, other := svc.Labels["service.kubernetes.io/service-proxy-name"]; other {
+			continue // kube-proxy leaves it to another service proxy
 		}
 		ips := svc.Spec.ClusterIPs
 		if len(ips) == 0 && svc.Spec.ClusterIP != "" {
@@ -207,17 +211,17 @@ type iptIndex struct {
 	// noEndpoints is the filter rule that REJECTs a ClusterIP:port kube-proxy believes has no
 	// endpoints ("ns/svc:port has no endpoints").
 	noEndpoints map[vip]*iptables.Rule
-	// noLocalEndpoints is the first rule dropping a Service port's external traffic because the
+	// noLocalEndpoints are the rules dropping a Service port's external traffic because the
 	// node has no local endpoint (externalTrafficPolicy: Local), keyed by the port's name as in
-	// its comment: filter KUBE-EXTERNAL-SERVICES since kube-proxy 1.25, nat KUBE-XLB- before.
-	noLocalEndpoints map[string]*iptables.Rule
+	// their comment: filter KUBE-EXTERNAL-SERVICES since kube-proxy 1.25, nat KUBE-XLB- before.
+	noLocalEndpoints map[string][]*iptables.Rule
 }
 
 func indexIPTables(d *iptables.Dump) *iptIndex {
 	if d == nil {
 		return nil
 	}
-	ix := &iptIndex{clusterIP: map[vip]*iptables.Rule{}, noEndpoints: map[vip]*iptables.Rule{}, noLocalEndpoints: map[string]*iptables.Rule{}}
+	ix := &iptIndex{clusterIP: map[vip]*iptables.Rule{}, noEndpoints: map[vip]*iptables.Rule{}, noLocalEndpoints: map[string][]*iptables.Rule{}}
 	if ix.nat = d.Table("nat"); ix.nat != nil {
 		ix.services = ix.nat.Chain("KUBE-SERVICES")
 	}
@@ -236,9 +240,7 @@ func indexIPTables(d *iptables.Dump) *iptIndex {
 	}
 	noLocal := func(r *iptables.Rule) {
 		if name, ok := strings.CutSuffix(r.Comment(), " has no local endpoints"); ok && (r.Target.Name == "DROP" || r.Target.Name == "KUBE-MARK-DROP") {
-			if _, dup := ix.noLocalEndpoints[name]; !dup {
-				ix.noLocalEndpoints[name] = r
-			}
+			ix.noLocalEndpoints[name] = append(ix.noLocalEndpoints[name], r)
 		}
 	}
 	if ix.nat != nil {

@@ -174,10 +174,11 @@ var kubeProxyModeMismatch = &Rule{
 			c.Note("kube-proxy is configured for mode %q (%s): only iptables and IPVS modes are compared with the nodes", cfg.mode, cfg.where)
 		}
 		// Per node: the dataplane found against the configured mode, and the IPVS modules.
-		for _, nd := range nodesWithData(m) {
-			if !configured || (cfg.mode != "iptables" && cfg.mode != "ipvs") {
-				break
-			}
+		var nodes []*model.NodeData
+		if configured && (cfg.mode == "iptables" || cfg.mode == "ipvs") {
+			nodes = nodesWithData(m)
+		}
+		for _, nd := range nodes {
 			ix := st.node(nd)
 			var iptRule int // first KUBE-SERVICES jump to a KUBE-SVC chain
 			if ix.v4 != nil {
@@ -228,13 +229,13 @@ var kubeProxyModeMismatch = &Rule{
 					missing = append(missing, mod)
 				}
 				if len(missing) > 0 {
-					add(nd.Name, fmt.Sprintf("lsmod shows no %s module (kube-proxy's IPVS proxier needs them), and the node has no IPVS virtual server", strings.Join(missing, ", ")),
+					add(nd.Name, fmt.Sprintf("lsmod lists no %s module, which the IPVS proxier needs", strings.Join(missing, ", ")),
 						finding.Evidence{File: nd.Path(model.CapLsmod), Excerpt: "no " + strings.Join(missing, ", ") + " in lsmod"})
 				}
 			case "iptables":
 				if virtualServers > 0 && iptRule == 0 {
 					vs := ix.ipvs.table.VirtualServers[0]
-					add(nd.Name, fmt.Sprintf("it has %d IPVS virtual server(s) and its nat KUBE-SERVICES chain no jump to a KUBE-SVC- chain: the IPVS proxier is running", virtualServers),
+					add(nd.Name, fmt.Sprintf("it has %d IPVS virtual server(s) and no nat KUBE-SERVICES jump to a KUBE-SVC- chain: the IPVS proxier runs there", virtualServers),
 						c.NodeEvidence(nd, model.CapIPVS, vs.Line))
 				}
 			}
@@ -247,6 +248,7 @@ var kubeProxyModeMismatch = &Rule{
 			}
 		}
 		logs := kubeProxyLogs(m.Bundle)
+		logged := map[string]bool{}
 		for _, pod := range proxyKeys(logs) {
 			ev := grepFiles(logs[pod], 3, ipvsFallbackLogs...)
 			if len(ev) == 0 {
@@ -256,7 +258,8 @@ var kubeProxyModeMismatch = &Rule{
 			if node == "" {
 				node = "pod " + pod
 			}
-			add(node, fmt.Sprintf("kube-proxy %s logged that it cannot use the IPVS proxier: %s", pod, truncate(ev[len(ev)-1].Excerpt, 300)), ev...)
+			add(node, fmt.Sprintf("pod %s logged that it cannot use the IPVS proxier: %s", pod, truncate(ev[len(ev)-1].Excerpt, 300)), ev...)
+			logged[node] = true
 		}
 		for _, node := range proxyKeys(reports) {
 			r := reports[node]
@@ -267,12 +270,19 @@ var kubeProxyModeMismatch = &Rule{
 				target = "pod " + pod
 			}
 			var ev []finding.Evidence
-			msg := fmt.Sprintf("kube-proxy on %s does not run the proxy mode it is configured with: %s.", target, strings.Join(r.why, "; "))
+			msg := fmt.Sprintf("kube-proxy on %s cannot run the IPVS proxier: %s.", target, strings.Join(r.why, "; "))
 			if configured {
-				msg = fmt.Sprintf("kube-proxy is configured for %s mode (%s), but on %s %s.", modeWord(cfg.mode), cfg.where, target, strings.Join(r.why, "; "))
+				msg = fmt.Sprintf("kube-proxy is configured for %s mode (%s), but %s does not run it: %s.", modeWord(cfg.mode), cfg.where, target, strings.Join(r.why, "; "))
 				ev = append(ev, cfg.ev)
 			}
-			msg += " Settings of the configured mode (IPVS scheduler, strictARP for MetalLB, nodes binding ClusterIPs on kube-ipvs0) do not apply there, and nodes running different modes behave differently for the same Service."
+			switch {
+			case logged[node]:
+				msg += " kube-proxy 1.28 and later exit when they cannot use IPVS (older ones fall back to iptables): the node then keeps the rules of its previous kube-proxy, no longer updated (see kube-proxy.not-running)."
+			case configured && cfg.mode == "ipvs":
+				msg += " Its kube-proxy fell back to iptables, or was not restarted since the ConfigMap changed: the IPVS settings (scheduler, strictARP for MetalLB) do not apply on this node, and Services behave differently there than on IPVS nodes."
+			case configured && cfg.mode == "iptables":
+				msg += " Its kube-proxy was started with IPVS (before the ConfigMap changed, or by a flag) and not restarted since: its next restart (node reboot, upgrade) silently switches this node's dataplane."
+			}
 			ev = append(ev, r.ev...)
 			pod := ""
 			if p := kubeProxyPodOn(m, node); p != nil {
@@ -310,7 +320,8 @@ printf '%s\n' ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack > /etc/modules-load
 lsmod | grep -E '^(ip_vs|nf_conntrack)'
 `
 	}
-	s += `# restart kube-proxy so every pod runs the configured mode (it removes the other mode's rules at start)
+	s += `# if the configured mode is not the one intended, fix it first:  kubectl -n kube-system edit configmap kube-proxy
+# restart kube-proxy so every pod runs the configured mode (it removes the other mode's rules at start)
 kubectl -n kube-system rollout restart daemonset kube-proxy`
 	return s
 }
@@ -366,7 +377,7 @@ var kubeProxyClusterCIDRUnset = &Rule{
 			mode = "ClusterCIDR"
 		}
 		cidr, from := podNetworkHint(m)
-		msg := fmt.Sprintf("kube-proxy's configuration (ConfigMap kube-system/kube-proxy, key %s) has no clusterCIDR while detectLocalMode is %s, and no kube-proxy pod passes --cluster-cidr. kube-proxy then cannot tell traffic from pods from traffic from elsewhere: it does not masquerade ClusterIP traffic arriving from outside the pod network (replies bypass the node and the connection fails), and pods on a node without a local endpoint of an externalTrafficPolicy: Local Service cannot reach its LoadBalancer IP (dropped).", kp.Key, mode)
+		msg := fmt.Sprintf("kube-proxy's configuration (ConfigMap kube-system/kube-proxy, key %s) has no clusterCIDR while detectLocalMode is %s, and no kube-proxy pod passes --cluster-cidr. kube-proxy then cannot tell traffic from pods from traffic from elsewhere: it does not masquerade ClusterIP traffic arriving from outside the pod network, so when such traffic is sent to a pod on another node the reply returns to the client directly, un-NATed, and the connection fails; and pods on a node without a local endpoint of an externalTrafficPolicy: Local Service cannot reach its LoadBalancer IP (dropped).", kp.Key, mode)
 		set := "<the pod network CIDR>"
 		if cidr != "" {
 			msg += fmt.Sprintf(" The pod network is %s (%s).", cidr, from)
@@ -379,7 +390,7 @@ var kubeProxyClusterCIDRUnset = &Rule{
 			Evidence: dedupeEvidence(ev),
 			Remediation: fmt.Sprintf(`# kube-proxy says so at start
 kubectl -n kube-system logs -l k8s-app=kube-proxy --tail=-1 | grep -i 'detect-local'
-# set the pod network as clusterCIDR under %[1]s, e.g.  clusterCIDR: %[2]s
+# in key %[1]s set the pod network:  clusterCIDR: %[2]s
 kubectl -n kube-system edit configmap kube-proxy
 # kube-proxy reads its configuration only at start
 kubectl -n kube-system rollout restart daemonset kube-proxy

@@ -350,7 +350,7 @@ var ipvsNoRealServers = &Rule{
 	ID:       "ipvs.no-real-servers",
 	Severity: finding.Critical,
 	Title:    "IPVS virtual server has no real servers while the Service has ready endpoints",
-	Inputs:   append(Kinds("Service", "EndpointSlice"), Input{NodeFile: model.CapIPVS}),
+	Inputs:   Kinds("Service", "EndpointSlice"), // ipvsadm.txt only matters in IPVS mode: the check says so per node
 	Doc: "In IPVS mode kube-proxy adds a Service's ready endpoints as real servers of its " +
 		"virtual server. A virtual server with none while the EndpointSlices list ready " +
 		"endpoints means kube-proxy failed to program them on that node: the ClusterIP " +

@@ -160,23 +160,36 @@ func dnsPathFinding(node, from string, svc *model.Service, failed []*trace.Resul
 		seen[k] = true
 		ev = append(ev, finding.Evidence{File: h.Rule.File, Line: h.Rule.Line, Excerpt: h.Rule.Text})
 	}
+	// UDP and TCP usually die at the same hop: say it once.
+	var order []string
+	protos := map[string][]string{}
 	for _, r := range failed {
-		what := fmt.Sprintf("%s 53 is %s", strings.ToUpper(r.Protocol), r.Verdict)
+		what := fmt.Sprintf("%s 53", r.Verdict)
 		if fs := r.Failing(); len(r.Candidates) > 0 && len(fs) < len(r.Candidates) {
 			var d []string
 			for _, f := range fs {
 				d = append(d, f.Destination)
 			}
-			what = fmt.Sprintf("%s 53 fails for %d of %d DNS endpoints (%s)", strings.ToUpper(r.Protocol), len(fs), len(r.Candidates), strings.Join(d, ", "))
+			what = fmt.Sprintf("%s for %d of %d DNS endpoints (%s)", r.Verdict, len(fs), len(r.Candidates), strings.Join(d, ", "))
 		}
 		if r.FailedAt != nil {
 			what += " at " + hopText(*r.FailedAt)
 		}
-		parts = append(parts, what)
+		if _, ok := protos[what]; !ok {
+			order = append(order, what)
+		}
+		protos[what] = append(protos[what], strings.ToUpper(r.Protocol))
 		addEv(r.FailedAt)
 		for _, c := range r.Failing() {
 			addEv(c.FailedAt)
 		}
+	}
+	for _, what := range order {
+		verb := "is"
+		if len(protos[what]) > 1 {
+			verb = "are"
+		}
+		parts = append(parts, strings.Join(protos[what], " and ")+" 53 "+verb+" "+strings.Replace(what, " 53", "", 1))
 	}
 	if len(ev) == 0 {
 		ev = append(ev, finding.Evidence{File: model.KindFile("Service"), Excerpt: "(see the trace)"})
@@ -188,7 +201,14 @@ func dnsPathFinding(node, from string, svc *model.Service, failed []*trace.Resul
 		Evidence: ev,
 		Remediation: fmt.Sprintf(`# follow the packet hop by hop:
 netsift trace BUNDLE --from %s --to svc/%s/%s:53 --proto udp
-# on the node, confirm with a query from the pod's network namespace:
-kubectl -n <ns> exec <pod on %s> -- nslookup kubernetes.default %s`, from, svc.Namespace, svc.Name, node, svc.Spec.ClusterIP),
+# confirm with a real query:
+%s`, from, svc.Namespace, svc.Name, execHint(from, node, svc.Spec.ClusterIP)),
 	}
+}
+
+func execHint(from, node, ip string) string {
+	if ns, pod, ok := strings.Cut(from, "/"); ok {
+		return fmt.Sprintf("kubectl -n %s exec %s -- nslookup kubernetes.default %s", ns, pod, ip)
+	}
+	return fmt.Sprintf("# from a pod on %s:\nkubectl run dns-probe --rm -it --restart=Never --image=busybox --overrides='{\"spec\":{\"nodeName\":\"%s\"}}' -- nslookup kubernetes.default %s", node, node, ip)
 }

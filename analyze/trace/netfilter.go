@@ -423,10 +423,7 @@ var protoNumbers = map[string]string{"6": "tcp", "17": "udp", "132": "sctp", "1"
 
 // cond evaluates one condition.
 func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, string) {
-	what := strings.TrimSpace(m.Module + " " + m.Option)
-	if m.Negated {
-		what = "! " + what
-	}
+	what := condText{m}
 	val := ""
 	if len(m.Values) == 1 {
 		val = m.Values[0]
@@ -437,7 +434,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 		case "-s", "-d":
 			pf, err := iptables.ParsePrefix(val)
 			if err != nil {
-				return unk, what + " " + val
+				return unk, what.String() + " " + val
 			}
 			a := pk.src
 			if m.Option == "-d" {
@@ -459,7 +456,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 				dev = pk.outIf
 			}
 			if dev == "?" {
-				return unk, what + " " + val + ": the packet's device is not known"
+				return unk, what.String() + " " + val + ": the packet's device is not known"
 			}
 			return boolTri(ifaceMatch(val, dev), m.Negated), ""
 		case "-f":
@@ -488,7 +485,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 			return boolTri(true, m.Negated), "" // the first packet of a TCP connection
 		case "--tcp-flags":
 			if len(m.Values) != 2 {
-				return unk, what
+				return unk, what.String()
 			}
 			mask, comp := tcpFlags(m.Values[0]), tcpFlags(m.Values[1])
 			return boolTri(mask&flagSYN == comp&flagSYN && comp&^flagSYN&mask == 0, m.Negated), ""
@@ -510,7 +507,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 		}
 		v, mask, ok := iptables.ParseMark(val)
 		if !ok {
-			return unk, what + " " + val
+			return unk, what.String() + " " + val
 		}
 		cur := pk.mark
 		if m.Module == "connmark" {
@@ -533,20 +530,20 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 					in = in || (pk.snatted && m.Module == "conntrack")
 				case "ESTABLISHED", "RELATED", "INVALID":
 				default:
-					return unk, what + " " + val
+					return unk, what.String() + " " + val
 				}
 			}
 			return boolTri(in, m.Negated), ""
 		case "--ctorigdst", "--ctorigsrc":
 			pf, err := iptables.ParsePrefix(val)
 			if err != nil {
-				return unk, what + " " + val
+				return unk, what.String() + " " + val
 			}
 			a := pk.origDst
 			if m.Option == "--ctorigsrc" {
 				a = pk.src
 				if pk.snatted {
-					return unk, what + " after SNAT"
+					return unk, what.String() + " after SNAT"
 				}
 			}
 			return boolTri(pf.Contains(a), m.Negated), ""
@@ -566,7 +563,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 			}
 			typ := t.addrType(nd, a)
 			if typ == "" {
-				return unk, what + " " + val + ": the node's addresses were not captured"
+				return unk, what.String() + " " + val + ": the node's addresses were not captured"
 			}
 			in := false
 			for _, s := range strings.Split(val, ",") {
@@ -574,7 +571,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 				case "LOCAL", "UNICAST", "BROADCAST", "MULTICAST":
 					in = in || s == typ
 				default:
-					return unk, what + " " + val
+					return unk, what.String() + " " + val
 				}
 			}
 			return boolTri(in, m.Negated), ""
@@ -583,7 +580,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 		switch m.Option {
 		case "--match-set", "--set":
 			if len(m.Values) < 2 {
-				return unk, what
+				return unk, what.String()
 			}
 			name := m.Values[0]
 			if nd.IPSets == nil {
@@ -611,7 +608,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 			a1, e1 := netip.ParseAddr(lo)
 			a2, e2 := netip.ParseAddr(hi)
 			if !ok || e1 != nil || e2 != nil {
-				return unk, what + " " + val
+				return unk, what.String() + " " + val
 			}
 			a := pk.dst
 			if m.Option == "--src-range" {
@@ -625,7 +622,7 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 			// Session affinity: a client the list remembers goes to its endpoint, a new one
 			// does not. Both happen; the remembered endpoint is one of the others anyway.
 			if m.Negated {
-				return unk, what
+				return unk, what.String()
 			}
 			return fork, "session affinity (recent " + m.Option + "): a returning client"
 		case "--set", "--remove", "--name", "--seconds", "--reap", "--mask", "--rsource", "--rdest", "--hitcount", "--rttl":
@@ -634,19 +631,30 @@ func (t *tracer) cond(nd *model.NodeData, m iptables.Match, pk *packet) (tri, st
 	case "icmp", "icmp6", "icmpv6":
 		return no, "" // only TCP, UDP and SCTP are traced
 	}
-	return unk, strings.TrimSpace(what + " " + strings.Join(m.Values, " "))
+	return unk, strings.TrimSpace(what.String() + " " + strings.Join(m.Values, " "))
 }
 
-func portsTri(val string, port uint16, negated bool, what string) (tri, string) {
+func portsTri(val string, port uint16, negated bool, what condText) (tri, string) {
 	prs, ok := iptables.ParsePorts(val)
 	if !ok {
-		return unk, what + " " + val
+		return unk, what.String() + " " + val
 	}
 	in := false
 	for _, pr := range prs {
 		in = in || pr.Contains(port)
 	}
 	return boolTri(in, negated), ""
+}
+
+// condText describes a condition for a note, built only when one is needed.
+type condText struct{ m iptables.Match }
+
+func (c condText) String() string {
+	s := strings.TrimSpace(c.m.Module + " " + c.m.Option)
+	if c.m.Negated {
+		s = "! " + s
+	}
+	return s
 }
 
 func ifaceMatch(pattern, dev string) bool {

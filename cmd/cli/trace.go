@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,23 +147,26 @@ func (o *traceOptions) run(s Streams, m *model.Model) error {
 	return writeSummary(s.Out, results)
 }
 
-// summaryLine groups the sources whose traces end the same way.
+// summaryLine groups the sources whose traces end the same way (the same rule text on any
+// node counts as the same way); At lists where, file:line.
 type summaryLine struct {
 	Verdict trace.Verdict `json:"verdict"`
 	Sources []string      `json:"sources"`
 	Why     string        `json:"why,omitempty"`
+	At      []string      `json:"at,omitempty"`
 }
 
 func summarize(rs []*trace.Result) []summaryLine {
 	var out []summaryLine
 	idx := map[string]int{}
 	for _, r := range rs {
-		why := r.Error
+		why, at := r.Error, ""
 		if why == "" && r.FailedAt != nil {
 			h := *r.FailedAt
 			why = h.Stage + " " + h.Verdict
 			if h.Rule != nil {
-				why += " at " + h.Rule.Location() + "  " + strings.TrimSpace(trimCounters(h.Rule.Text))
+				at = h.Rule.Location()
+				why += "  " + strings.TrimSpace(trimCounters(h.Rule.Text))
 			}
 			if h.Note != "" {
 				why += " — " + h.Note
@@ -176,12 +180,16 @@ func summarize(rs []*trace.Result) []summaryLine {
 			}
 		}
 		key := string(r.Verdict) + "\x00" + why
-		if i, ok := idx[key]; ok {
-			out[i].Sources = append(out[i].Sources, r.From)
-			continue
+		i, ok := idx[key]
+		if !ok {
+			i = len(out)
+			idx[key] = i
+			out = append(out, summaryLine{Verdict: r.Verdict, Why: why})
 		}
-		idx[key] = len(out)
-		out = append(out, summaryLine{Verdict: r.Verdict, Sources: []string{r.From}, Why: why})
+		out[i].Sources = append(out[i].Sources, r.From)
+		if at != "" && !slices.Contains(out[i].At, at) {
+			out[i].At = append(out[i].At, at)
+		}
 	}
 	return out
 }
@@ -207,6 +215,9 @@ func writeSummary(w io.Writer, rs []*trace.Result) error {
 		fmt.Fprintf(w, "\n%s (%d): %s\n", strings.ToUpper(string(l.Verdict)), len(l.Sources), strings.Join(l.Sources, ", "))
 		if l.Why != "" {
 			fmt.Fprintf(w, "  %s\n", l.Why)
+		}
+		if len(l.At) > 0 {
+			fmt.Fprintf(w, "  at %s\n", strings.Join(l.At, ", "))
 		}
 	}
 	for _, r := range rs {

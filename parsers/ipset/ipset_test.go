@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netsift/netsift/parsers/diag"
 	"github.com/netsift/netsift/internal/golden"
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 func TestGolden(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/netsift/netsift/parsers/diag"
 	"github.com/netsift/netsift/internal/golden"
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 func parse(t *testing.T, s string) (*Dump, []diag.Warning) {
