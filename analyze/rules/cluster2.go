@@ -14,4 +14,5 @@ var clusterRules2 = []*Rule{
 	ingressBackendMissing,
 	netpolSelectsNothing,
 	netpolNotEnforced,
+	netpolDNSBlocked,
 }

@@ -76,6 +76,12 @@ func nfPodPackets(nd *model.NodeData, local, peers []netip.Prefix, cluster []nfC
 	if len(others) == 0 {
 		others = locals
 	}
+	if len(locals) == 0 && len(others) == 0 {
+		// The bundle says nothing of the pod network (a node bundle alone, no CNI config): what
+		// any forwarded packet meets is still the answer, and must not pass silently.
+		any := netip.MustParsePrefix("0.0.0.0/0")
+		locals, others = []netip.Prefix{any}, []netip.Prefix{any}
+	}
 	if len(others) > 16 {
 		others = others[:16]
 	}
@@ -202,7 +208,11 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 	if len(rl) > 4 {
 		remote += fmt.Sprintf(" and %d more", len(rl)-4)
 	}
-	fmt.Fprintf(&b, " between its pods (%s) and the other pods (%s, from %s), %s.", strings.Join(dedupe(locs), ", "), remote, clusterFrom, dir)
+	if remote == "0.0.0.0/0" {
+		b.WriteString(" for any forwarded traffic (the bundle does not say which addresses are pods: no Node podCIDRs, kube-proxy clusterCIDR or CNI config).")
+	} else {
+		fmt.Fprintf(&b, " between its pods (%s) and the other pods (%s, from %s), %s.", strings.Join(dedupe(locs), ", "), remote, clusterFrom, dir)
+	}
 	ev := []finding.Evidence{c.NodeEvidence(nd, capPath, fwd.Line)}
 	if walk.Last != nil && walk.Final == nil {
 		fmt.Fprintf(&b, " The last FORWARD rule before the policy is `%s`.", nfRuleText(walk.Last))
