@@ -114,6 +114,13 @@ func Build(b *bundle.Bundle, m *model.Model, res *rules.Result, toolVersion stri
 			}
 		}
 	}
+	for _, t := range res.Traces {
+		r.Traces = append(r.Traces, traceOf(t))
+	}
+	// Failing paths first: they are what the reader came for.
+	sort.SliceStable(r.Traces, func(i, j int) bool {
+		return r.Traces[i].Verdict != "delivered" && r.Traces[j].Verdict == "delivered"
+	})
 	r.Cluster = clusterInfo(b, m)
 	r.Assumptions = Assumptions{CNI: m.CNI(), ProxyMode: m.ProxyMode()}
 	r.Summary = summarize(r)

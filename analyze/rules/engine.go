@@ -11,6 +11,7 @@ import (
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/analyze/model"
+	"github.com/netsift/netsift/analyze/trace"
 )
 
 // Input is something a rule needs from the bundle: a kind of cluster object, or a capture that
@@ -78,6 +79,14 @@ type Context struct {
 	rule     *Rule
 	findings []finding.Finding
 	notes    []string
+	traces   []*trace.Result
+}
+
+// RecordTrace keeps a packet trace the rule ran, for the report to show hop by hop.
+func (c *Context) RecordTrace(r *trace.Result) {
+	if r != nil && r.Error == "" {
+		c.traces = append(c.traces, r)
+	}
 }
 
 // Report records a finding. ID, severity and title default to the rule's; the fingerprint is
@@ -144,6 +153,8 @@ type Options struct {
 type Result struct {
 	Outcomes []Outcome
 	Findings []finding.Finding
+	// Traces are the packet traces rules ran (the DNS path from every node…).
+	Traces []*trace.Result
 }
 
 // Run runs the selected rules of the registry over the model. A panicking rule is reported as an
@@ -162,9 +173,10 @@ func Run(m *model.Model, rules []*Rule, opts Options) (*Result, error) {
 		if (len(only) > 0 && !only[r.ID]) || skip[r.ID] {
 			continue
 		}
-		out, fs := runOne(m, r)
+		out, fs, traces := runOne(m, r)
 		res.Outcomes = append(res.Outcomes, out)
 		res.Findings = append(res.Findings, fs...)
+		res.Traces = append(res.Traces, traces...)
 	}
 	finding.Sort(res.Findings)
 	correlate(m, res.Findings)
@@ -190,11 +202,11 @@ func idSet(rules []*Rule, ids []string) (map[string]bool, error) {
 	return set, nil
 }
 
-func runOne(m *model.Model, r *Rule) (out Outcome, fs []finding.Finding) {
+func runOne(m *model.Model, r *Rule) (out Outcome, fs []finding.Finding, traces []*trace.Result) {
 	out = Outcome{ID: r.ID, Title: r.Title}
 	if missing := missingInputs(m, r.Inputs); len(missing) > 0 {
 		out.Status, out.Missing = Skipped, missing
-		return out, nil
+		return out, nil, nil
 	}
 	c := &Context{Model: m, rule: r}
 	defer func() {
@@ -202,7 +214,7 @@ func runOne(m *model.Model, r *Rule) (out Outcome, fs []finding.Finding) {
 			out.Status = Error
 			out.Error = fmt.Sprintf("rule panicked: %v\n%s", p, firstFrames(debug.Stack(), 12))
 			out.Notes = c.notes
-			fs = nil
+			fs, traces = nil, nil
 		}
 	}()
 	r.Check(c)
@@ -212,7 +224,7 @@ func runOne(m *model.Model, r *Rule) (out Outcome, fs []finding.Finding) {
 	if len(c.findings) > 0 {
 		out.Status = Fail
 	}
-	return out, c.findings
+	return out, c.findings, c.traces
 }
 
 func firstFrames(stack []byte, n int) string {

@@ -62,6 +62,9 @@ var dnsPathBroken = &Rule{
 			var failed []*trace.Result
 			for _, proto := range protos {
 				r := trace.Trace(m, trace.Request{From: from, To: to, Protocol: proto, Node: node, Policy: pol})
+				if proto == protos[0] || r.Verdict != trace.Delivered {
+					c.RecordTrace(r)
+				}
 				switch {
 				case r.Error != "":
 					c.Note("node %s: cannot trace %s 53 from %s: %s", node, strings.ToUpper(proto), from, r.Error)
