@@ -141,6 +141,13 @@ type htmlCluster struct {
 type htmlNode struct {
 	Name, Ready, ReadyTone, InternalIP, PodCIDR string
 	Captures, Findings                          int
+	Dataplane                                   *htmlDataplane
+}
+
+// htmlDataplane is a node's dataplane summary, as text ready for the page.
+type htmlDataplane struct {
+	Tables, IPVS, Routes string
+	Drops, Sysctls       []htmlEvidence
 }
 
 type htmlAssumption struct {
@@ -291,7 +298,8 @@ func buildHTMLView(r *Report, traces []Trace) *htmlView {
 			tone = "critical"
 		}
 		v.Cluster.Nodes = append(v.Cluster.Nodes, htmlNode{Name: visible(n.Name), Ready: visible(n.Ready), ReadyTone: tone,
-			InternalIP: visible(n.InternalIP), PodCIDR: visible(n.PodCIDR), Captures: n.Captures, Findings: nodeFindings[n.Name]})
+			InternalIP: visible(n.InternalIP), PodCIDR: visible(n.PodCIDR), Captures: n.Captures, Findings: nodeFindings[n.Name],
+			Dataplane: htmlDataplaneOf(n.Dataplane)})
 	}
 
 	for _, o := range r.Rules {
@@ -397,6 +405,24 @@ func traceView(n int, t Trace) htmlTrace {
 		ht.Hops = append(ht.Hops, hh)
 	}
 	return ht
+}
+
+func htmlDataplaneOf(d *Dataplane) *htmlDataplane {
+	if d == nil {
+		return nil
+	}
+	return &htmlDataplane{
+		Tables: visible(tablesText(d)), IPVS: visible(ipvsText(d)), Routes: visible(routesText(d)),
+		Drops: evidenceOf(countedEvidence(d.Drops)), Sysctls: evidenceOf(d.Sysctls),
+	}
+}
+
+func evidenceOf(ev []finding.Evidence) []htmlEvidence {
+	var out []htmlEvidence
+	for _, e := range ev {
+		out = append(out, htmlEvidence{Location: visible(e.Location()), Excerpt: visible(e.Excerpt)})
+	}
+	return out
 }
 
 // findingNode is the node a finding is about, for the node filter.

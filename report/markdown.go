@@ -80,9 +80,20 @@ func writeMarkdownCluster(ew *errWriter, r *Report) {
 		}
 	}
 	if len(r.Cluster.Nodes) > 0 {
-		ew.printf("\n| node | Ready | InternalIP | podCIDR | captures |\n|---|---|---|---|---:|\n")
+		ew.printf("\n| node | Ready | InternalIP | podCIDR | captures | iptables | peer routes | top drop |\n|---|---|---|---|---:|---|---|---|\n")
 		for _, n := range r.Cluster.Nodes {
-			ew.printf("| %s | %s | %s | %s | %d |\n", mdCell(n.Name), mdCell(n.Ready), mdCell(n.InternalIP), mdCell(n.PodCIDR), n.Captures)
+			tables, routes, drop := "-", "-", "-"
+			if d := n.Dataplane; d != nil {
+				tables = tablesText(d)
+				if d.Peers > 0 {
+					routes = fmt.Sprintf("%d/%d", d.PeerRoutes, d.Peers)
+				}
+				if len(d.Drops) > 0 {
+					drop = fmt.Sprintf("%d pkts at `%s`", d.Drops[0].Packets, d.Drops[0].Evidence.Location())
+				}
+			}
+			ew.printf("| %s | %s | %s | %s | %d | %s | %s | %s |\n", mdCell(n.Name), mdCell(n.Ready), mdCell(n.InternalIP), mdCell(n.PodCIDR), n.Captures,
+				mdCell(tables), routes, drop)
 		}
 	}
 }

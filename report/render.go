@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -112,8 +113,61 @@ func Text(w io.Writer, r *Report, opts TextOptions) error {
 			}
 		}
 	}
+	writeNodes(ew, r, p)
 	writeNotChecked(ew, r, p)
 	return ew.err
+}
+
+// writeNodes prints the nodes at a glance with their dataplane summary.
+func writeNodes(ew *errWriter, r *Report, p painter) {
+	if len(r.Cluster.Nodes) == 0 {
+		return
+	}
+	ew.printf("\n%s\n", p.paint(ansiBold, "Nodes:"))
+	rows := make([][]string, len(r.Cluster.Nodes))
+	for i, n := range r.Cluster.Nodes {
+		rules, routes, drops := "-", "-", "-"
+		if d := n.Dataplane; d != nil {
+			if len(d.Tables) > 0 {
+				total := 0
+				for _, t := range d.Tables {
+					total += t.Rules
+				}
+				rules = fmt.Sprint(total)
+			}
+			if d.Peers > 0 {
+				routes = fmt.Sprintf("%d/%d", d.PeerRoutes, d.Peers)
+			}
+			if len(d.Drops) > 0 {
+				e := d.Drops[0].Evidence
+				excerpt := e.Excerpt
+				if len(excerpt) > 48 {
+					excerpt = excerpt[:47] + "…"
+				}
+				drops = fmt.Sprintf("%d pkts: %s %s", d.Drops[0].Packets, path.Base(e.File)+fmt.Sprintf(":%d", e.Line), excerpt)
+			} else if len(d.Tables) > 0 {
+				drops = "none counted"
+			}
+		}
+		rows[i] = []string{n.Name, n.Ready, orDashText(n.InternalIP), orDashText(n.PodCIDR), rules, routes, drops}
+	}
+	ew.printf("%s", indentTable([]string{"name", "ready", "internal-ip", "pod-cidr", "iptables rules", "peer routes", "top drop"}, rows))
+}
+
+func orDashText(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// indentTable renders a Table indented by two spaces.
+func indentTable(header []string, rows [][]string) string {
+	var b strings.Builder
+	if err := Table(&b, header, rows); err != nil {
+		return ""
+	}
+	return indent(strings.TrimRight(b.String(), "\n"), "  ") + "\n"
 }
 
 // findingIndex maps each finding's fingerprint to its 1-based number in the report.

@@ -75,6 +75,8 @@ type NodeInfo struct {
 	PodCIDR    string `json:"pod_cidr,omitempty"`
 	// Captures is how many node captures the bundle holds for it.
 	Captures int `json:"captures"`
+	// Dataplane summarises its captures; nil when the bundle has none.
+	Dataplane *Dataplane `json:"dataplane,omitempty"`
 }
 
 // Summary counts findings and outcomes, and states the verdict.
@@ -152,6 +154,15 @@ func clusterInfo(b *bundle.Bundle, m *model.Model) Cluster {
 		}
 	}
 	sort.Slice(c.Nodes, func(i, j int) bool { return c.Nodes[i].Name < c.Nodes[j].Name })
+	podCIDRs := map[string]string{}
+	for _, n := range m.Nodes {
+		if n.Spec.PodCIDR != "" {
+			podCIDRs[n.Name] = n.Spec.PodCIDR
+		}
+	}
+	for i := range c.Nodes {
+		c.Nodes[i].Dataplane = dataplaneOf(m, c.Nodes[i].Name, podCIDRs)
+	}
 	return c
 }
 
