@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/netsift
 
-.PHONY: build test lint bench fuzz fixtures demo clean
+.PHONY: build test lint bench bench-data bench-go fuzz fixtures demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/netsift
@@ -14,16 +14,29 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks print ns/op, B/op and allocs/op; compare ratios within one run (shared machines).
-bench:
+# The scale table of issue 9 (README "Performance"): analyze vs decompression, peak RSS,
+# scaling, parser vs iptables-restore, trace. Needs `make bench-data` first.
+BENCH_DIR ?= fixtures/bench
+bench: build
+	$(GO) run ./cmd/netsift-bench -bin $(BIN) -dir $(BENCH_DIR)
+
+# The generated scale bundles (not committed): <name>.tgz and <name>.tar.zst for each workload.
+BENCH_WORKLOADS ?= small,medium,large,medium-ipvs,large-ipvs
+bench-data:
+	$(GO) run ./fixtures/gen -workload $(BENCH_WORKLOADS) -out $(BENCH_DIR)
+
+# Go benchmarks print ns/op, B/op and allocs/op; compare ratios within one run (shared machines).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Each parser's fuzz target for a fixed time.
-FUZZTIME ?= 30s
+# Every FuzzXxx target in the module, each for FUZZTIME (one at a time: -fuzz takes one target).
+# A crasher is written to the package's testdata/fuzz/<Target>/; commit it as a regression.
+FUZZTIME ?= 60s
 fuzz:
-	@for pkg in $$($(GO) list ./parsers/...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
 
@@ -36,3 +49,11 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# The lab (fixtures/lab/README.md): a real cluster in network namespaces, as root. `lab` runs every
+# scenario and leaves nothing behind; `lab-bundles` also rewrites fixtures/lab-bundles/<scenario>/.
+lab:
+	fixtures/lab/run.sh all
+
+lab-bundles:
+	fixtures/lab/run.sh -o fixtures/lab-bundles all

@@ -12,8 +12,8 @@
 #   collect.sh cluster [-o FILE] [--context C] [--kubeconfig F] [--nodes all|n1,n2]
 #                      [--node-data debug|exec|none] [--image IMG] [--debug-namespace NS]
 #                      [--since 24h] [--namespaces ns1,ns2] [--redact] [--timeout SECS]
-#                      [--node-timeout SECS] [--log-bytes N] [--max-log-pods N]
-#   collect.sh node    [-o FILE|-] [--root DIR|auto] [--node-name NAME] [--timeout SECS] [--redact]
+#                      [--node-timeout SECS] [--log-bytes N] [--max-log-pods N] [--force]
+#   collect.sh node    [-o FILE|-] [--root DIR|auto] [--node-name NAME] [--timeout SECS] [--redact] [--force]
 #
 # Environment: NETSIFT_TIMEOUT (seconds per command, default 60), NETSIFT_NODE_TIMEOUT (seconds
 # for a whole node part, default 600), NETSIFT_TIMEOUT_IMPL=fallback (use the background-kill
@@ -115,6 +115,28 @@ now_ms() {
 
 # sanitize NAME: keep it usable as a file name component.
 sanitize() { printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_'; }
+
+# safe_name NAME: true when NAME can be a Kubernetes object name (letters, digits, '.', '-', '_',
+# starting with a letter or digit, at most 253 long). Names read from the cluster become words of
+# command lines and parts of file paths. Command lines are split with globbing off and never
+# eval'd, so "$(...)", "`...`" and ";" would be inert text anyway; what this refuses is what
+# splitting and paths would still honour: white space, "/", "..", and a leading "-" (an option).
+safe_name() {
+	case $1 in
+	'' | [!A-Za-z0-9]* | *[!A-Za-z0-9._-]*) return 1 ;;
+	esac
+	[ "${#1}" -le 253 ]
+}
+
+# check_out: refuse to overwrite an existing output file (or whatever a link there points to)
+# unless --force; with --force, remove it first so tar never writes through a link.
+check_out() {
+	[ -n "$OUT" ] && [ "$OUT" != - ] || return 0
+	[ -e "$OUT" ] || [ -L "$OUT" ] || return 0
+	[ -d "$OUT" ] && die "$OUT is a directory"
+	[ "$FORCE" = 1 ] || die "$OUT already exists; use --force to overwrite it"
+	rm -f "$OUT" || die "cannot remove $OUT"
+}
 
 # file_bytes PATH: size of a file, or the sum over a directory's files.
 file_bytes() {
@@ -643,11 +665,13 @@ node_main() {
 		--timeout) TIMEOUT=$2 && shift ;;
 		--run-id) shift ;; # marks the debug pod that carries us, for cleanup
 		--redact) ;;       # node captures carry no names to pseudonymize here (see FORMAT.md)
+		--force) FORCE=1 ;;
 		-h | --help) usage 0 ;;
 		*) die "node: unknown argument $1" ;;
 		esac
 		shift
 	done
+	check_out
 	if [ "$ROOT" = auto ]; then
 		ROOT=/
 		[ -d /host/etc ] && ROOT=/host
@@ -681,6 +705,7 @@ cluster_main() {
 		--since) SINCE=$2 && shift ;;
 		--namespaces) NAMESPACES=$2 && shift ;;
 		--redact) REDACT=1 ;;
+		--force) FORCE=1 ;;
 		--timeout) TIMEOUT=$2 && shift ;;
 		--node-timeout) NODE_TIMEOUT=$2 && shift ;;
 		--log-bytes) LOG_BYTES=$2 && shift ;;
@@ -691,6 +716,14 @@ cluster_main() {
 		shift
 	done
 	case $NODE_DATA in debug | exec | none) ;; *) die "--node-data must be debug, exec or none" ;; esac
+	# Flag values that become words of command lines: one word each, never an option.
+	safe_name "$DEBUG_NS" || die "--debug-namespace: not a namespace name: $DEBUG_NS"
+	case $IMAGE in '' | [!A-Za-z0-9]* | *[!A-Za-z0-9./:@_-]*) die "--image: not an image reference: $IMAGE" ;; esac
+	case $SINCE in '' | *[!0-9smhd]*) die "--since: want a duration such as 24h, not $SINCE" ;; esac
+	for cm_v in "$TIMEOUT" "$NODE_TIMEOUT" "$LOG_BYTES" "$MAX_LOG_PODS"; do
+		case $cm_v in '' | *[!0-9]*) die "--timeout, --node-timeout, --log-bytes and --max-log-pods take a number, not $cm_v" ;; esac
+	done
+	check_out
 	# The system namespaces stay in scope whatever --namespaces says: DNS, kube-proxy, the CNI and
 	# the kubernetes Service live there.
 	SCOPED_NAMESPACES="$(echo "$NAMESPACES" | tr ',' ' ') default kube-system $CNI_NAMESPACES"
@@ -713,7 +746,17 @@ cluster_main() {
 	NODE_LIST=$(kubectl_raw get nodes -o 'jsonpath={.items[*].metadata.name}' 2>/dev/null)
 	[ "$NODES" = all ] || NODE_LIST=$(echo "$NODES" | tr ',' ' ')
 	NODES_JSON=
-	for cm_n in $NODE_LIST; do
+	set -f
+	# shellcheck disable=SC2086 # node names, split on purpose (globbing is off)
+	set -- $NODE_LIST
+	set +f
+	NODE_LIST=
+	for cm_n in "$@"; do
+		safe_name "$cm_n" || {
+			log "skipping a node whose name is not a Kubernetes name: $cm_n"
+			continue
+		}
+		NODE_LIST="$NODE_LIST $cm_n"
 		NODES_JSON="$NODES_JSON${NODES_JSON:+,}$(json_str "$cm_n")"
 	done
 	[ "$NODE_DATA" = none ] || collect_nodes
@@ -737,7 +780,7 @@ collect_cni_crds() {
 	kubectl_raw api-resources --verbs=list -o name >"$WORK/api-resources" 2>/dev/null || return 0
 	grep -E '\.(crd\.projectcalico\.org|projectcalico\.org|cilium\.io|kubeovn\.io|k8s\.ovn\.org|crd\.antrea\.io|k8s\.cni\.cncf\.io)$' \
 		"$WORK/api-resources" | grep -viE 'secret|token|credential' | while read -r cc_r; do
-		case $cc_r in *[!A-Za-z0-9.-]*) continue ;; esac
+		safe_name "$cc_r" || continue
 		run_row "$cc_r" "" "cluster/$cc_r.yaml" "$TIMEOUT" "kubectl get $cc_r -A -o yaml"
 	done
 }
@@ -752,6 +795,10 @@ collect_logs() {
 	cl_count=0
 	while IFS='|' read -r cl_ns cl_pod cl_app cl_phase cl_ready cl_ctrs; do
 		[ -n "$cl_pod" ] || continue
+		if ! safe_name "$cl_ns" || ! safe_name "$cl_pod"; then
+			log "skipping logs of a pod whose namespace or name is not a Kubernetes name: $cl_ns/$cl_pod"
+			continue
+		fi
 		in_scope "$cl_ns" || continue
 		cl_want=0
 		if printf '%s %s\n' "$cl_pod" "$cl_app" | grep -qE "$LOG_PODS_RE"; then cl_want=1; fi
@@ -763,9 +810,18 @@ collect_logs() {
 			log "more than $MAX_LOG_PODS pods want logs; the rest are skipped (--max-log-pods)"
 			break
 		fi
-		for cl_c in $cl_ctrs; do
+		set -f
+		# shellcheck disable=SC2086 # "name=restarts" words, split on purpose (globbing is off)
+		set -- $cl_ctrs
+		set +f
+		for cl_c in "$@"; do
 			cl_name=${cl_c%=*}
 			cl_restarts=${cl_c#*=}
+			case $cl_restarts in '' | *[!0-9]*) cl_restarts=1 ;; esac
+			if ! safe_name "$cl_name"; then
+				log "skipping logs of a container whose name is not a Kubernetes name: $cl_ns/$cl_pod/$cl_name"
+				continue
+			fi
 			run_row "logs.$cl_ns.$cl_pod.$cl_name" "" "logs/$cl_ns/$cl_pod/$cl_name.log" "$TIMEOUT" \
 				"kubectl logs -n $cl_ns $cl_pod -c $cl_name --since=$SINCE --limit-bytes=$LOG_BYTES --timestamps"
 			[ "$cl_restarts" = 0 ] && continue
@@ -791,8 +847,15 @@ collect_nodes() {
 		return 0
 	}
 	RUN_ID=netsift-$(date -u +%s)-$$
-	for cn_n in $NODE_LIST; do
-		case $cn_n in *[!A-Za-z0-9._-]*) continue ;; esac
+	set -f
+	# shellcheck disable=SC2086 # node names, split on purpose (globbing is off)
+	set -- $NODE_LIST
+	set +f
+	for cn_n in "$@"; do
+		safe_name "$cn_n" || {
+			log "skipping a node whose name is not a Kubernetes name: $cn_n"
+			continue
+		}
 		cn_done=0
 		for cn_m in $NODE_DATA $( [ "$NODE_DATA" = debug ] && echo exec || echo debug); do
 			if node_via_"$cn_m" "$cn_n" && merge_node "$cn_n" "$cn_m"; then
@@ -827,6 +890,7 @@ node_via_exec() {
 	while IFS='|' read -r ne_ns ne_pod ne_hn ne_c ne_phase; do
 		if [ "$ne_hn" != true ] || [ "$ne_phase" != Running ]; then continue; fi
 		printf '%s\n' "$ne_pod" | grep -qE "$EXEC_PODS_RE" || continue
+		if ! safe_name "$ne_ns" || ! safe_name "$ne_pod" || ! safe_name "$ne_c"; then continue; fi
 		L_STDIN=$SELF
 		run_row "node-data.exec" "$1" "" "$NODE_TIMEOUT" \
 			"kubectl exec -i -n $ne_ns $ne_pod -c $ne_c -- sh -s node --root auto --node-name $1 --timeout $TIMEOUT -o -" \
@@ -871,6 +935,7 @@ delete_debug_pods() {
 		'jsonpath={range .items[*]}{.metadata.name}{"|"}{.spec.containers[*].command}{.spec.containers[*].args}{"\n"}{end}' \
 		2>/dev/null | while IFS='|' read -r dp_name dp_cmd; do
 		case $dp_name in node-debugger-*) ;; *) continue ;; esac
+		safe_name "$dp_name" || continue
 		case $dp_cmd in *"$RUN_ID"*) ;; *) continue ;; esac
 		log "deleting debug pod $DEBUG_NS/$dp_name"
 		kubectl_raw delete pod -n "$DEBUG_NS" "$dp_name" --wait=false --ignore-not-found >/dev/null 2>&1
@@ -974,7 +1039,10 @@ finish_bundle() {
 		tar -czf - -C "$WORK" "$ROOT_NAME"
 		log "bundle written to stdout"
 	else
-		[ -n "$OUT" ] || OUT=./$ROOT_NAME.tar.gz
+		[ -n "$OUT" ] || {
+			OUT=./$ROOT_NAME.tar.gz
+			check_out
+		}
 		tar -czf "$OUT" -C "$WORK" "$ROOT_NAME" || die "cannot write $OUT"
 		log "bundle written: $OUT ($(file_bytes "$OUT") bytes)"
 		log "send it to your support engineer, who runs: netsift analyze $(basename "$OUT")"
@@ -1003,6 +1071,7 @@ main() {
 	CUR_PID=
 	ROW_TMO=
 	NODE_NAME=
+	FORCE=0
 	detect_timeout
 	trap cleanup EXIT
 	trap 'log "interrupted; cleaning up"; exit 130' INT TERM HUP

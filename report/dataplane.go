@@ -21,7 +21,8 @@ type Dataplane struct {
 	IPVSServices int      `json:"ipvs_services,omitempty"`
 	IPVSEmpty    []string `json:"ipvs_empty,omitempty"`
 	// PeerRoutes says how many other nodes' podCIDRs the main table routes, of how many.
-	PeerRoutes, Peers int `json:"peer_routes"`
+	PeerRoutes int `json:"peer_routes"`
+	Peers      int `json:"peers"`
 	// Sysctls are the keys that decide pod networking, as captured.
 	Sysctls []finding.Evidence `json:"sysctls,omitempty"`
 }

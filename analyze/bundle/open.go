@@ -238,6 +238,11 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle) ([]entr
 			b.Warn(info.NameInArchive, 0, "unsafe entry name; not read")
 			return nil
 		}
+		if info.LinkTarget != "" && info.Mode().IsRegular() {
+			// A tar hard link carries no data; its target is a path, never followed.
+			b.Warn(name, 0, "hard link to %q; not followed", info.LinkTarget)
+			return nil
+		}
 		if !info.Mode().IsRegular() {
 			b.Warn(name, 0, "not a regular file (%s); not read", info.Mode().Type())
 			return nil
@@ -259,6 +264,9 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle) ([]entr
 		out = append(out, entry{name, data})
 		return nil
 	})
+	if err != nil && len(out) > 0 && !strings.Contains(err.Error(), out[len(out)-1].name) {
+		err = fmt.Errorf("after entry %s: %w", out[len(out)-1].name, err) // where the damage starts
+	}
 	return out, err
 }
 

@@ -34,7 +34,10 @@ type decodeError struct {
 
 func (e *decodeError) Error() string { return e.msg }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+var (
+	yamlLineRE = regexp.MustCompile(`line (\d+)`)
+	topKeyRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*:`)
+)
 
 // yamlErrorLine pulls the line number out of a yaml.v3 error message (0 if none).
 func yamlErrorLine(err error) int {
@@ -141,7 +144,8 @@ func recoverItems(file string, lines []string, offset int, docErr error) ([]rawO
 		}
 		// Stop an item at the first line back at column 0 (e.g. "kind: List" after the items).
 		for j := s + 1; j < end; j++ {
-			if l := lines[j]; len(l) > 0 && l[0] != ' ' && l[0] != '\n' && l[0] != '\r' && l[0] != '#' {
+			// Only a key ends it: other text there (a tab-indented line) is the item's damage.
+			if l := lines[j]; len(l) > 0 && l[0] != ' ' && l[0] != '\n' && l[0] != '\r' && l[0] != '#' && topKeyRE.MatchString(l) {
 				end = j
 				break
 			}

@@ -16,7 +16,33 @@ import (
 //
 // The object's lines are re-parsed on demand instead of keeping a line index for every field
 // of every object: findings are few, objects are many.
+//
+// Results are memoized: rules ask for the same field of the same object once per node (every
+// node's podCIDR, for each node's netfilter checks), and a re-parse costs a YAML decode.
 func (m *Model) Evidence(src Source, path ...string) finding.Evidence {
+	key := evidenceKey{src, strings.Join(path, "\x00")}
+	m.evidenceMu.Lock()
+	e, ok := m.evidence[key]
+	m.evidenceMu.Unlock()
+	if ok {
+		return e
+	}
+	e = m.evidence1(src, path)
+	m.evidenceMu.Lock()
+	if m.evidence == nil {
+		m.evidence = map[evidenceKey]finding.Evidence{}
+	}
+	m.evidence[key] = e
+	m.evidenceMu.Unlock()
+	return e
+}
+
+type evidenceKey struct {
+	src  Source
+	path string
+}
+
+func (m *Model) evidence1(src Source, path []string) finding.Evidence {
 	f := m.Bundle.File(src.File)
 	if f == nil {
 		return finding.Evidence{File: src.File, Line: src.Line}

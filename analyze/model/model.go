@@ -6,9 +6,9 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -150,6 +150,9 @@ type Model struct {
 	nodeData        map[string]*NodeData
 	cni, proxy      *Detection
 	kubeProxy       **KubeProxyConfig
+
+	evidenceMu sync.Mutex
+	evidence   map[evidenceKey]finding.Evidence
 }
 
 // Key is "namespace/name", the index key of namespaced objects.
@@ -175,41 +178,75 @@ func KindFile(kind string) string {
 	return "cluster/" + strings.ToLower(kind) + "s.yaml"
 }
 
-// Build decodes every cluster/*.yaml|yml|json file of the bundle into the model.
+// Build decodes every cluster/*.yaml|yml|json file of the bundle into the model, and parses
+// every node's captures.
+//
+// The files and the nodes are independent, so they are decoded on every core (see build.go);
+// their results are then merged in the order of a sequential build, so the model's lists and
+// warnings do not depend on scheduling.
 func Build(b *bundle.Bundle) *Model {
 	m := &Model{Bundle: b, kinds: map[string]string{}}
-	for _, f := range b.Dir("cluster") {
-		ext := path.Ext(f.Path)
-		base := strings.TrimSuffix(path.Base(f.Path), ext)
-		if f.Path == "cluster/version.json" {
-			m.readVersion(f)
-			continue
-		}
-		if ext != ".yaml" && ext != ".yml" && ext != ".json" {
-			continue
-		}
-		if k, ok := pluralToKind[base]; ok {
-			m.kinds[k] = f.Path
-		}
-		if len(strings.TrimSpace(string(f.Data))) == 0 {
-			m.warn(f.Path, 0, "empty file")
-			continue
-		}
-		objs, errs := splitObjects(f.Path, f.Data)
-		for _, e := range errs {
-			m.warn(f.Path, e.line, "%s", e.msg)
-		}
-		for _, o := range objs {
-			m.add(o)
-		}
+	clusterFiles := b.Dir("cluster")
+	files := make([]fileResult, len(clusterFiles))
+	captured := b.Nodes()
+	nodes := make([]nodeResult, len(captured))
+	var jobs []job
+	for i, f := range clusterFiles {
+		jobs = append(jobs, job{cost: len(f.Data), run: func() { files[i] = decodeFile(f) }})
+	}
+	for i, n := range captured {
+		jobs = append(jobs, job{cost: nodeCost(b, n), run: func() {
+			var w warnings
+			nodes[i] = nodeResult{parseNode(b, n, &w), w}
+		}})
+	}
+	runJobs(jobs)
+
+	for i, f := range clusterFiles {
+		m.mergeFile(f, files[i])
+		files[i] = fileResult{}
 	}
 	m.index()
-	// Parse every node's captures now, so the warnings are complete whichever rules run.
+	// Warnings in NodeNames order, as if each node were parsed then.
+	m.nodeData = map[string]*NodeData{}
+	byName := map[string]nodeResult{}
+	for i, n := range captured {
+		byName[n] = nodes[i]
+	}
 	for _, n := range m.NodeNames() {
+		if r, ok := byName[n]; ok {
+			m.Warnings = append(m.Warnings, r.warns...)
+			m.nodeData[n] = r.nd
+			continue
+		}
 		m.NodeData(n)
 	}
 	m.KubeProxyConfig()
 	return m
+}
+
+// mergeFile adds one decoded cluster file to the model.
+func (m *Model) mergeFile(f *bundle.File, r fileResult) {
+	if f.Path == "cluster/version.json" {
+		m.readVersion(f)
+		return
+	}
+	if r.skip {
+		return
+	}
+	if r.kind != "" {
+		m.kinds[r.kind] = f.Path
+	}
+	if r.empty {
+		m.warn(f.Path, 0, "empty file")
+		return
+	}
+	for _, e := range r.errs {
+		m.warn(f.Path, e.line, "%s", e.msg)
+	}
+	for _, d := range r.objs {
+		m.apply(d)
+	}
 }
 
 func (m *Model) warn(file string, line int, format string, args ...any) {
@@ -233,19 +270,23 @@ func (m *Model) readVersion(f *bundle.File) {
 	}
 }
 
-// decoder decodes one object's JSON and appends it to its list in the model.
-type decoder func(m *Model, o rawObject) error
+// decoder decodes one object's JSON into its k8s.io/api type; the returned function appends it
+// to its list in the model. Decoding is the costly half and runs on any goroutine; appending
+// runs in file order.
+type decoder func(o rawObject) (func(m *Model), error)
 
 // into builds the decoder of one kind: T is the k8s.io/api type, W the model's wrapper.
 func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
-	return func(m *Model, o rawObject) error {
+	return func(o rawObject) (func(m *Model), error) {
 		v := new(T)
 		if err := json.Unmarshal(o.JSON, v); err != nil {
-			return err
+			return nil, err
 		}
-		l := list(m)
-		*l = append(*l, wrap(v, o.Src))
-		return nil
+		w := wrap(v, o.Src)
+		return func(m *Model) {
+			l := list(m)
+			*l = append(*l, w)
+		}, nil
 	}
 }
 
@@ -270,30 +311,52 @@ var decoders = map[string]decoder{
 	"RoleBinding":        into(func(m *Model) *[]*RoleBinding { return &m.RoleBindings }, func(v *rbacv1.RoleBinding, s Source) *RoleBinding { return &RoleBinding{v, s} }),
 }
 
-// add decodes one object by its kind; a malformed object is a warning at its line.
-func (m *Model) add(o rawObject) {
+// decodedObject is one object decoded off the model: what apply needs to add it.
+type decodedObject struct {
+	kind, apiVersion string
+	src              Source
+	append           func(m *Model)
+	err              error
+}
+
+// decodeObject decodes one object by its kind (any kind without a typed decoder is kept
+// unstructured). It touches no model state.
+func decodeObject(o rawObject) decodedObject {
+	d := decodedObject{kind: o.Kind, apiVersion: o.APIVersion, src: o.Src}
 	if o.Kind == "" {
-		m.warn(o.Src.File, o.Src.Line, "object without a kind; skipped")
-		return
+		return d
 	}
-	var err error
 	if dec, ok := decoders[o.Kind]; ok {
-		err = dec(m, o)
-	} else {
-		u := &unstructured.Unstructured{}
-		if err = u.UnmarshalJSON(o.JSON); err == nil {
-			m.Others = append(m.Others, &Other{u, o.Src})
-			if !knownExtraKinds[o.Kind] {
-				m.warn(o.Src.File, o.Src.Line, "kind %s (%s) is not used by any rule; kept as is", o.Kind, o.APIVersion)
-			}
-		}
+		d.append, d.err = dec(o)
+		return d
 	}
-	if err != nil {
-		m.warn(o.Src.File, o.Src.Line, "%s skipped: %s", o.Kind, cleanJSONError(err))
+	u := &unstructured.Unstructured{}
+	if d.err = u.UnmarshalJSON(o.JSON); d.err == nil {
+		other := &Other{u, o.Src}
+		d.append = func(m *Model) { m.Others = append(m.Others, other) }
+	}
+	return d
+}
+
+// add decodes one object by its kind and adds it; a malformed object is a warning at its line.
+func (m *Model) add(o rawObject) { m.apply(decodeObject(o)) }
+
+// apply adds a decoded object to the model, with the warnings a malformed or unknown one gets.
+func (m *Model) apply(d decodedObject) {
+	if d.kind == "" {
+		m.warn(d.src.File, d.src.Line, "object without a kind; skipped")
 		return
 	}
-	if _, seen := m.kinds[o.Kind]; !seen {
-		m.kinds[o.Kind] = o.Src.File
+	if d.err != nil {
+		m.warn(d.src.File, d.src.Line, "%s skipped: %s", d.kind, cleanJSONError(d.err))
+		return
+	}
+	d.append(m)
+	if _, typed := decoders[d.kind]; !typed && !knownExtraKinds[d.kind] {
+		m.warn(d.src.File, d.src.Line, "kind %s (%s) is not used by any rule; kept as is", d.kind, d.apiVersion)
+	}
+	if _, seen := m.kinds[d.kind]; !seen {
+		m.kinds[d.kind] = d.src.File
 	}
 }
 

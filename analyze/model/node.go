@@ -119,7 +119,9 @@ func (m *Model) NodeData(name string) *NodeData {
 	if nd, ok := m.nodeData[name]; ok {
 		return nd
 	}
-	nd := m.parseNode(name)
+	var w warnings
+	nd := parseNode(m.Bundle, name, &w)
+	m.Warnings = append(m.Warnings, w...)
 	if m.nodeData == nil {
 		m.nodeData = map[string]*NodeData{}
 	}
@@ -196,38 +198,39 @@ var CaptureFormats = []CaptureFormat{
 	{"hairpin", CapHairpin, one(CapHairpin), plain(hairpin.Parse), func(nd *NodeData, v any) { nd.Hairpin = v.(*hairpin.Ports) }},
 }
 
-func (m *Model) parseNode(name string) *NodeData {
+// parseNode parses one node's captures. It reads only the bundle, so nodes parse in parallel.
+func parseNode(b *bundle.Bundle, name string, w *warnings) *NodeData {
 	nd := &NodeData{Name: name, paths: map[string]string{}}
 	dir := "nodes/" + name + "/"
 	for _, cf := range CaptureFormats {
 		// Partial output of a failed or timed-out command is parsed too: it is what there is.
 		for _, c := range cf.Files {
-			f := m.Bundle.File(dir + c)
+			f := b.File(dir + c)
 			if f == nil || len(bytes.TrimSpace(f.Data)) == 0 {
 				continue
 			}
 			nd.paths[cf.Capture] = f.Path
 			v, warns, err := cf.Parse(bytes.NewReader(f.Data))
-			for _, w := range warns {
-				m.warn(f.Path, w.Line, "%s", w.Message)
+			for _, pw := range warns {
+				w.add(f.Path, pw.Line, "%s", pw.Message)
 			}
 			if err != nil {
-				m.warn(f.Path, 0, "cannot parse: %v", err)
+				w.add(f.Path, 0, "cannot parse: %v", err)
 			} else if v != nil && !reflect.ValueOf(v).IsNil() {
 				cf.set(nd, v)
 			}
 			break
 		}
 	}
-	m.parseCNIDir(nd)
+	parseCNIDir(b, nd, w)
 	return nd
 }
 
 // parseCNIDir reads nodes/<node>/cni/: the files of /etc/cni/net.d.
-func (m *Model) parseCNIDir(nd *NodeData) {
+func parseCNIDir(b *bundle.Bundle, nd *NodeData, w *warnings) {
 	dir := "nodes/" + nd.Name + "/" + CapCNIDir
-	files := m.Bundle.Dir(dir)
-	rec := m.Bundle.Capture(dir)
+	files := b.Dir(dir)
+	rec := b.Capture(dir)
 	nd.CNIDirListed = len(files) > 0 || rec.Record != nil
 	var names []string
 	byName := map[string]*bundle.File{}
@@ -247,11 +250,11 @@ func (m *Model) parseCNIDir(nd *NodeData) {
 		}
 		cf, err := cniconf.Parse(name, bytes.NewReader(f.Data))
 		if err != nil {
-			m.warn(f.Path, 0, "cannot parse: %v", err)
+			w.add(f.Path, 0, "cannot parse: %v", err)
 			continue
 		}
-		for _, w := range cf.Warnings {
-			m.warn(f.Path, w.Line, "%s", w.Message)
+		for _, cw := range cf.Warnings {
+			w.add(f.Path, cw.Line, "%s", cw.Message)
 		}
 		nd.CNI = append(nd.CNI, &CNIConfig{Path: f.Path, File: cf})
 	}

@@ -71,6 +71,7 @@ and reports each fault with the bundle lines that prove it and the commands that
 		newPolicyCommand(s),
 		newParseCommand(s),
 		newTraceCommand(s),
+		newDiffCommand(s),
 		newVersionCommand(s),
 	)
 	return root

@@ -1,7 +1,7 @@
 #!/bin/sh
 # A fake kubectl for collect_test.go: serves canned objects from $FAKE_DIR, logs every call to
-# $FAKE_DIR/calls, hangs on `get $FAKE_HANG`, and plays `kubectl debug node/...` by running the
-# command after `--` locally (without chroot).
+# $FAKE_DIR/calls, hangs on `get $FAKE_HANG`, names the nodes $FAKE_NODES (default node-a), and
+# plays `kubectl debug node/...` by running the command after `--` locally (without chroot).
 echo "$*" >>"$FAKE_DIR/calls"
 args=" $* "
 case $args in
@@ -30,7 +30,7 @@ case $args in
 	exit 0
 	;;
 *"{.metadata.labels.k8s-app}"*) cat "$FAKE_DIR/pods.psv" && exit 0 ;;
-*" get nodes "*jsonpath*) printf 'node-a' && exit 0 ;;
+*" get nodes "*jsonpath*) printf '%s' "${FAKE_NODES:-node-a}" && exit 0 ;;
 *" get namespaces "*jsonpath*) printf 'default\nkube-system\nshop\n' && exit 0 ;;
 *" get services "*jsonpath*) printf 'default|kubernetes\nshop|checkout\nkube-system|kube-dns\n' && exit 0 ;;
 *" get secrets "*) cat "$FAKE_DIR/secrets.yaml" && exit 0 ;;

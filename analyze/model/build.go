@@ -1,0 +1,100 @@
+package model
+
+import (
+	"fmt"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/analyze/finding"
+)
+
+// job is one independent piece of Build: decoding one cluster file or parsing one node.
+type job struct {
+	cost int // bytes to read, to start the biggest first
+	run  func()
+}
+
+// runJobs runs the jobs on GOMAXPROCS goroutines, biggest first so that one large file (the
+// pods) does not start last and leave the other cores idle.
+func runJobs(jobs []job) {
+	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].cost > jobs[j].cost })
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				jobs[i].run()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// warnings collects the input warnings of one job, merged into the model afterwards.
+type warnings []finding.InputWarning
+
+func (w *warnings) add(file string, line int, format string, args ...any) {
+	*w = append(*w, finding.InputWarning{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// fileResult is one cluster file decoded: its objects in file order, and its problems.
+type fileResult struct {
+	skip  bool   // not a YAML or JSON file
+	kind  string // the kind its name promises (pods.yaml → Pod), "" if none
+	empty bool
+	errs  []*decodeError
+	objs  []decodedObject
+}
+
+// decodeFile splits and decodes one cluster file without touching the model.
+func decodeFile(f *bundle.File) fileResult {
+	var r fileResult
+	if f.Path == "cluster/version.json" {
+		return r // read at merge time
+	}
+	ext := path.Ext(f.Path)
+	if ext != ".yaml" && ext != ".yml" && ext != ".json" {
+		r.skip = true
+		return r
+	}
+	r.kind = pluralToKind[strings.TrimSuffix(path.Base(f.Path), ext)]
+	if len(strings.TrimSpace(string(f.Data))) == 0 {
+		r.empty = true
+		return r
+	}
+	objs, errs := splitObjects(f.Path, f.Data)
+	r.errs = errs
+	r.objs = make([]decodedObject, len(objs))
+	for i := range objs {
+		r.objs[i] = decodeObject(objs[i])
+		objs[i].JSON = nil // the typed object holds it now
+	}
+	return r
+}
+
+// nodeResult is one node's captures parsed, with the warnings they raised.
+type nodeResult struct {
+	nd    *NodeData
+	warns warnings
+}
+
+// nodeCost is the bytes of a node's captures.
+func nodeCost(b *bundle.Bundle, node string) int {
+	n := 0
+	for _, f := range b.Dir("nodes/" + node) {
+		n += len(f.Data)
+	}
+	return n
+}
