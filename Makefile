@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/netsift
 
-.PHONY: build test lint bench bench-data bench-go fuzz fixtures demo clean
+.PHONY: build test lint bench bench-data bench-go fuzz fixtures demo clean lab lab-deps lab-bundles
 
 build:
 	$(GO) build -o $(BIN) ./cmd/netsift
@@ -52,8 +52,14 @@ clean:
 
 # The lab (fixtures/lab/README.md): a real cluster in network namespaces, as root. `lab` runs every
 # scenario and leaves nothing behind; `lab-bundles` also rewrites fixtures/lab-bundles/<scenario>/.
-lab:
+LAB_PACKAGES = etcd-server containernetworking-plugins iptables iproute2 socat jq openssl conntrack kmod procps
+
+lab-deps:
+	@missing=; for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+lab: lab-deps
 	fixtures/lab/run.sh all
 
-lab-bundles:
+lab-bundles: lab-deps
 	fixtures/lab/run.sh -o fixtures/lab-bundles all

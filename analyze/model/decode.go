@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 // rawObject is one Kubernetes object found in a file, as JSON, with where it stands.
@@ -52,6 +54,7 @@ func yamlErrorLine(err error) int {
 // object). A document that does not parse is retried item by item, so garbage in the middle of
 // a List loses only the items it touches; each loss is reported with its line.
 func splitObjects(file string, data []byte) ([]rawObject, []*decodeError) {
+	data = diag.NoLoneCR(data)
 	docs, err := decodeDocuments(data)
 	if err == nil {
 		var out []rawObject

@@ -118,12 +118,13 @@ func (m *Model) CNI() Detection {
 		detail = b
 	}
 	d := Detection{Name: "unknown", Why: []string{"no CNI agent DaemonSet, CNI config or CNI device found in the bundle"}}
-	best := 0
+	best := 0.0
 	for _, cni := range sortedKeys(votes) {
 		// Agents outrank generic plugins: flannel delegates to bridge, canal is calico+flannel.
-		weight := len(votes[cni])
+		// A generic plugin still wins when nothing else voted (a plain bridge cluster).
+		weight := float64(len(votes[cni]))
 		if cni == "bridge" || cni == "ptp" || cni == "multus" {
-			weight = weight / 4
+			weight /= 4
 		}
 		if cni == "canal" {
 			weight += 1000 // a canal DaemonSet is decisive; calico and flannel votes are its parts

@@ -7,6 +7,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 // Evidence quotes the line of an object's field, e.g. Evidence(svc.Src, "spec", "selector").
@@ -108,7 +109,7 @@ func (m *Model) reparse(src Source) *yaml.Node {
 		b.WriteByte('\n')
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(b.String()), &doc); err != nil || len(doc.Content) == 0 {
+	if err := yaml.Unmarshal(diag.NoLoneCR([]byte(b.String())), &doc); err != nil || len(doc.Content) == 0 {
 		return nil
 	}
 	return doc.Content[0]

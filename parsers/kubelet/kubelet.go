@@ -77,6 +77,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	data = diag.NoLoneCR(data)
 	c := &Config{KeyLines: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

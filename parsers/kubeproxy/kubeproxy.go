@@ -105,6 +105,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	data = diag.NoLoneCR(data)
 	c := &Config{KeyLines: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
