@@ -1,9 +1,7 @@
 package analyze_test
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,33 +13,6 @@ import (
 	"github.com/netsift/netsift/internal/ruletest"
 	"github.com/netsift/netsift/report"
 )
-
-// expectations reads a scenario README's "Must fire:" and "Must not fire:" lists.
-func expectations(t *testing.T, readme string) (must, mustNot []string) {
-	f, err := os.Open(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var cur *[]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(l, "Must fire"):
-			cur = &must
-		case strings.HasPrefix(l, "Must not fire"):
-			cur = &mustNot
-		case strings.HasPrefix(l, "May also fire"), strings.HasPrefix(l, "#"):
-			cur = nil
-		case cur != nil && strings.HasPrefix(l, "- `"):
-			id := strings.TrimPrefix(l, "- `")
-			id, _, _ = strings.Cut(id, "`")
-			*cur = append(*cur, id)
-		}
-	}
-	return must, mustNot
-}
 
 // TestScenarios runs the whole pipeline on every sample bundle in fixtures/bundles: the rules its
 // README says must fire do (those implemented), those that must not fire don't, every evidence
@@ -58,7 +29,7 @@ func TestScenarios(t *testing.T) {
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
-			must, mustNot := expectations(t, filepath.Join(dir, "README.md"))
+			must, mustNot := ruletest.Expectations(t, filepath.Join(dir, "README.md"))
 			m, res, err := analyze.Run(context.Background(), []string{dir}, bundle.Options{}, rules.Options{})
 			if err != nil {
 				t.Fatal(err)

@@ -109,3 +109,29 @@ func CheckEvidence(t testing.TB, b *bundle.Bundle, fs []finding.Finding) {
 		}
 	}
 }
+
+// Expectations reads a scenario README's "Must fire:" and "Must not fire:" lists (each item a
+// line "- `rule.id`…"); "May also fire:" lists are consequences that may or may not appear.
+func Expectations(t testing.TB, readme string) (must, mustNot []string) {
+	t.Helper()
+	data, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur *[]string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "Must fire"):
+			cur = &must
+		case strings.HasPrefix(l, "Must not fire"):
+			cur = &mustNot
+		case strings.HasPrefix(l, "May also fire"), strings.HasPrefix(l, "#"):
+			cur = nil
+		case cur != nil && strings.HasPrefix(l, "- `"):
+			id, _, _ := strings.Cut(strings.TrimPrefix(l, "- `"), "`")
+			*cur = append(*cur, id)
+		}
+	}
+	return must, mustNot
+}
