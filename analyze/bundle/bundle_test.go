@@ -303,3 +303,18 @@ func hasWarning(b *Bundle, file, text string) bool {
 	}
 	return false
 }
+
+func TestExpansionRatioWarns(t *testing.T) {
+	src := t.TempDir()
+	files := sampleFiles()
+	files["netsift-lab-20261120T101500Z/nodes/n1/dmesg.txt"] = strings.Repeat("\x00", 8<<20)
+	writeTree(t, src, files)
+	p := archiveOf(t, src, filepath.Join(t.TempDir(), "bomb.tgz"), archives.CompressedArchive{Compression: archives.Gz{}, Archival: archives.Tar{}})
+	b, err := Open(context.Background(), []string{p}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(b, "bomb.tgz", "decompression bomb") || !hasWarning(b, "bomb.tgz", "dmesg.txt") {
+		t.Errorf("no expansion warning naming the largest entry: %v", b.Warnings)
+	}
+}

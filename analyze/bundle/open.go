@@ -267,7 +267,33 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle) ([]entr
 	if err != nil && len(out) > 0 && !strings.Contains(err.Error(), out[len(out)-1].name) {
 		err = fmt.Errorf("after entry %s: %w", out[len(out)-1].name, err) // where the damage starts
 	}
+	warnRatio(b, src, f, out)
 	return out, err
+}
+
+// bombRatio is the expansion above which an archive is suspicious: real bundles (YAML, text
+// captures) compress 5–30:1; a decompression bomb expands by thousands.
+const bombRatio = 200
+
+// warnRatio warns when an archive expanded by more than bombRatio; the size budget is what stops
+// a real bomb, this says early that the input looks crafted.
+func warnRatio(b *Bundle, src string, f *os.File, entries []entry) {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return
+	}
+	var total int64
+	biggest := ""
+	var most int64
+	for _, e := range entries {
+		total += int64(len(e.data))
+		if int64(len(e.data)) > most {
+			most, biggest = int64(len(e.data)), e.name
+		}
+	}
+	if ratio := total / st.Size(); ratio > bombRatio && total > 1<<20 {
+		b.Warn(filepath.Base(src), 0, "expanded %d:1 (%d bytes from %d), largest entry %s: a decompression bomb? (real bundles compress about 5-30:1)", ratio, total, st.Size(), biggest)
+	}
 }
 
 // cleanName makes an archive entry name relative and slash-separated, refusing absolute paths
