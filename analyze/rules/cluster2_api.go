@@ -10,6 +10,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/analyze/model"
+	"github.com/netsift/netsift/analyze/trace"
 )
 
 // forbiddenRE reads the API server's RBAC denial as clients log it.
@@ -436,6 +437,23 @@ var apiUnreachable = &Rule{
 			}
 			msg := fmt.Sprintf("Pod %s on %s cannot reach the API server: its connections to %s fail with %s. %s",
 				k, firstNonEmpty(subj.Node, "(unknown node)"), h.target, strings.Join(reasons, ", "), dialMeaning(reasons, where))
+			// Follow the pod's packet through the captured dataplane: where the path dies is the
+			// failing point the log line only hints at.
+			if m.Service("default", "kubernetes") != nil && subj.Kind == "Pod" {
+				r := trace.Trace(m, trace.Request{From: k, To: "svc/default/kubernetes:443", Protocol: "tcp", Policy: trace.DefaultPolicy(m)})
+				switch {
+				case r.Error != "":
+				case anyFailed(r) && r.FailedAt != nil:
+					c.RecordTrace(r)
+					msg += " Traced through the bundle's dataplane, the packet dies at " + hopText(*r.FailedAt) + "."
+					if rr := r.FailedAt.Rule; rr != nil && rr.Line > 0 {
+						ev = append(ev, finding.Evidence{File: rr.File, Line: rr.Line, Excerpt: strings.TrimSpace(rr.Text)})
+					}
+				case r.Verdict == trace.Delivered:
+					c.RecordTrace(r)
+					msg += " The bundle's dataplane delivers that path now: the failure was transient, or lies beyond the node (the API server itself, the network between nodes)."
+				}
+			}
 			node := firstNonEmpty(subj.Node, "<node>")
 			c.Report(finding.Finding{
 				Subject:  subj,
