@@ -4,16 +4,14 @@
 package kubelet
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"strconv"
 
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/netsift/netsift/parsers/cmdline"
 	"github.com/netsift/netsift/parsers/diag"
+	"github.com/netsift/netsift/parsers/internal/yamlconf"
 )
 
 // Hairpin modes (kubelet --hairpin-mode / hairpinMode).
@@ -48,29 +46,6 @@ type Config struct {
 	Warnings []diag.Warning `yaml:"-" json:"warnings,omitempty"`
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-// yamlWarning turns a yaml error into warnings, each at the line the message names.
-func yamlWarning(err error) []diag.Warning {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var out []diag.Warning
-		for _, e := range te.Errors {
-			out = append(out, diag.Warnf(lineOf(e), "%s", e))
-		}
-		return out
-	}
-	return []diag.Warning{diag.Warnf(lineOf(err.Error()), "%v", err)}
-}
-
-func lineOf(msg string) int {
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 0
-}
-
 // ParseConfig reads a KubeletConfiguration YAML document (only the first document is read).
 func ParseConfig(r io.Reader) (*Config, error) {
 	data, err := io.ReadAll(r)
@@ -81,7 +56,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 	c := &Config{KeyLines: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		c.Warnings = append(c.Warnings, yamlWarning(err)...)
+		c.Warnings = append(c.Warnings, yamlconf.Warnings(err)...)
 		return c, nil
 	}
 	if len(doc.Content) == 0 {
@@ -101,7 +76,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 		}
 		c.KeyLines[k.Value] = k.Line
 	}
-	c.Warnings = append(c.Warnings, decodePairs(root, c, func() any { return &Config{} }, func(n *yaml.Node) *yaml.Node { return n }, 0)...)
+	c.Warnings = append(c.Warnings, yamlconf.DecodePairs(root, c, func() any { return &Config{} }, func(n *yaml.Node) *yaml.Node { return n }, 0)...)
 	if c.Kind != "" && c.Kind != "KubeletConfiguration" {
 		c.Warnings = append(c.Warnings, diag.Warnf(c.KeyLines["kind"], "kind is %q, not KubeletConfiguration", c.Kind))
 	}
@@ -176,31 +151,4 @@ func EffectiveHairpinMode(cfg *Config, cmd *Cmdline) Setting {
 		}
 	}
 	return Setting{Value: DefaultHairpinMode, Source: "default"}
-}
-
-// decodePairs decodes each key of mapping n into dst on its own, so one ill-typed value costs
-// only its key (yaml would otherwise leave a half-set field): a pair is first tried on a scratch
-// value and applied only when it decodes; a failing mapping value is retried key by key.
-func decodePairs(n *yaml.Node, dst any, scratch func() any, wrap func(*yaml.Node) *yaml.Node, depth int) []diag.Warning {
-	var out []diag.Warning
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		pair := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{n.Content[i], n.Content[i+1]}}
-		doc := wrap(pair)
-		err := doc.Decode(scratch())
-		if err == nil {
-			if err := doc.Decode(dst); err != nil {
-				out = append(out, yamlWarning(err)...)
-			}
-			continue
-		}
-		if v := n.Content[i+1]; v.Kind == yaml.MappingNode && depth < 4 {
-			key := n.Content[i]
-			out = append(out, decodePairs(v, dst, scratch, func(inner *yaml.Node) *yaml.Node {
-				return wrap(&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{key, inner}})
-			}, depth+1)...)
-			continue
-		}
-		out = append(out, yamlWarning(err)...)
-	}
-	return out
 }

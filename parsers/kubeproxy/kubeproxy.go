@@ -3,14 +3,12 @@
 package kubeproxy
 
 import (
-	"errors"
 	"io"
-	"regexp"
-	"strconv"
 
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/netsift/netsift/parsers/diag"
+	"github.com/netsift/netsift/parsers/internal/yamlconf"
 )
 
 // IPVS is the ipvs section.
@@ -77,28 +75,6 @@ func (c *Config) Line(path string) int {
 	return c.KeyLines[path]
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-func lineOf(msg string) int {
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 0
-}
-
-func yamlWarnings(err error) []diag.Warning {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var out []diag.Warning
-		for _, e := range te.Errors {
-			out = append(out, diag.Warnf(lineOf(e), "%s", e))
-		}
-		return out
-	}
-	return []diag.Warning{diag.Warnf(lineOf(err.Error()), "%v", err)}
-}
-
 // Parse reads a KubeProxyConfiguration YAML document (only the first document is read).
 func Parse(r io.Reader) (*Config, error) {
 	data, err := io.ReadAll(r)
@@ -109,7 +85,7 @@ func Parse(r io.Reader) (*Config, error) {
 	c := &Config{KeyLines: map[string]int{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		c.Warnings = append(c.Warnings, yamlWarnings(err)...)
+		c.Warnings = append(c.Warnings, yamlconf.Warnings(err)...)
 		return c, nil
 	}
 	if len(doc.Content) == 0 {
@@ -122,7 +98,7 @@ func Parse(r io.Reader) (*Config, error) {
 		return c, nil
 	}
 	c.walk(root, "", 0)
-	c.Warnings = append(c.Warnings, decodePairs(root, c, func() any { return &Config{} }, func(n *yaml.Node) *yaml.Node { return n }, 0)...)
+	c.Warnings = append(c.Warnings, yamlconf.DecodePairs(root, c, func() any { return &Config{} }, func(n *yaml.Node) *yaml.Node { return n }, 0)...)
 	var cc struct {
 		ClientConnection struct {
 			Kubeconfig string `yaml:"kubeconfig"`
@@ -160,31 +136,4 @@ func (c *Config) walk(n *yaml.Node, prefix string, depth int) {
 		c.KeyLines[p] = k.Line
 		c.walk(n.Content[i+1], p, depth+1)
 	}
-}
-
-// decodePairs decodes each key of mapping n into dst on its own, so one ill-typed value costs
-// only its key (yaml would otherwise leave a half-set field): a pair is first tried on a scratch
-// value and applied only when it decodes; a failing mapping value is retried key by key.
-func decodePairs(n *yaml.Node, dst any, scratch func() any, wrap func(*yaml.Node) *yaml.Node, depth int) []diag.Warning {
-	var out []diag.Warning
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		pair := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{n.Content[i], n.Content[i+1]}}
-		doc := wrap(pair)
-		err := doc.Decode(scratch())
-		if err == nil {
-			if err := doc.Decode(dst); err != nil {
-				out = append(out, yamlWarnings(err)...)
-			}
-			continue
-		}
-		if v := n.Content[i+1]; v.Kind == yaml.MappingNode && depth < 4 {
-			key := n.Content[i]
-			out = append(out, decodePairs(v, dst, scratch, func(inner *yaml.Node) *yaml.Node {
-				return wrap(&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{key, inner}})
-			}, depth+1)...)
-			continue
-		}
-		out = append(out, yamlWarnings(err)...)
-	}
-	return out
 }
