@@ -80,6 +80,13 @@ type Context struct {
 	findings []finding.Finding
 	notes    []string
 	traces   []*trace.Result
+	skipped  []string
+}
+
+// Skip says the check could not run at all for a reason only the check can see (the proxy
+// mode could not be determined): the outcome is skipped with that reason, never a pass.
+func (c *Context) Skip(format string, args ...any) {
+	c.skipped = append(c.skipped, fmt.Sprintf(format, args...))
 }
 
 // RecordTrace keeps a packet trace the rule ran, for the report to show hop by hop.
@@ -220,6 +227,10 @@ func runOne(m *model.Model, r *Rule) (out Outcome, fs []finding.Finding, traces 
 	r.Check(c)
 	out.Notes = c.notes
 	out.Findings = len(c.findings)
+	if len(c.skipped) > 0 && len(c.findings) == 0 {
+		out.Status, out.Missing = Skipped, c.skipped
+		return out, nil, c.traces
+	}
 	out.Status = Pass
 	if len(c.findings) > 0 {
 		out.Status = Fail

@@ -362,7 +362,7 @@ func proxyModeFor(c *Context) (mode string, ok bool) {
 	case "nftables":
 		c.Note("kube-proxy runs in nftables mode, whose rules are not checked yet (%s)", strings.Join(d.Why, "; "))
 	default:
-		c.Note("proxy mode %q could not be determined (%s)", d.Name, strings.Join(d.Why, "; "))
+		c.Skip("the proxy mode (no kube-proxy ConfigMap or flags, and no KUBE-SERVICES rules or IPVS virtual servers on any node)")
 	}
 	return d.Name, false
 }

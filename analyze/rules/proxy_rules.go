@@ -61,7 +61,7 @@ var kubeProxyRulesMissing = &Rule{
 	ID:       "kube-proxy.rules-missing",
 	Severity: finding.Critical,
 	Title:    "Service has no kube-proxy rule on a node",
-	Inputs:   append(Kinds("Service", "EndpointSlice"), Input{NodeFile: model.CapIPTables}),
+	Inputs:   Kinds("Service", "EndpointSlice"), // the capture needed depends on the mode: dataplanes() notes nodes lacking it
 	Doc: "Every Service port with ready endpoints must have a rule on every node: in iptables " +
 		"mode a nat KUBE-SERVICES rule matching -d ClusterIP/32 -p proto --dport port, in IPVS " +
 		"mode a virtual server ClusterIP:port. Without it, connections to the ClusterIP from " +
@@ -191,7 +191,7 @@ var kubeProxyRulesStale = &Rule{
 	ID:       "kube-proxy.rules-stale",
 	Severity: finding.Critical,
 	Title:    "kube-proxy rules on a node point at the wrong endpoints",
-	Inputs:   append(Kinds("Service", "EndpointSlice"), Input{NodeFile: model.CapIPTables}),
+	Inputs:   Kinds("Service", "EndpointSlice"), // the capture needed depends on the mode: dataplanes() notes nodes lacking it
 	Doc: "The DNAT targets of a Service's KUBE-SVC chain (iptables) or the real servers of its " +
 		"virtual server (IPVS) must be its ready endpoints. Extra ones send a share of the " +
 		"connections to pods that are gone or not ready; missing ones leave new pods without " +
