@@ -9,13 +9,9 @@ import (
 	"github.com/netsift/netsift/analyze/rules"
 )
 
-// Load reads the bundle sources and builds the model.
+// Load reads the bundle sources and builds the model, parsing files as they are read.
 func Load(ctx context.Context, sources []string, opts bundle.Options) (*model.Model, error) {
-	b, err := bundle.Open(ctx, sources, opts)
-	if err != nil {
-		return nil, err
-	}
-	return model.Build(b), nil
+	return model.Load(ctx, sources, opts)
 }
 
 // Run loads the bundle and runs the selected rules of the catalogue.

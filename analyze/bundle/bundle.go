@@ -19,18 +19,44 @@ type File struct {
 	Path string
 	// Source is the archive or directory the file came from.
 	Source string
-	Data   []byte
-	lines  []int // byte offset of each line start, built on first use
+	// Data is the file's bytes; nil when a parser claimed the file (Options.Claim) and keeps
+	// its text itself: use Line, Lines, Size and Blank, which work either way.
+	Data    []byte
+	content Content
+	size    int
+	blank   bool
+	lines   []int // byte offset of each line start, built on first use
+}
+
+// Claimed is the parser's view of a claimed file (what Options.Claim returned), or nil.
+func (f *File) Claimed() Content { return f.content }
+
+// Size is the file's length in bytes.
+func (f *File) Size() int { return f.size }
+
+// Blank reports whether the file holds nothing but white space.
+func (f *File) Blank() bool {
+	if f.content != nil {
+		return f.blank
+	}
+	return len(bytes.TrimSpace(f.Data)) == 0
 }
 
 // Lines returns the number of lines in the file.
 func (f *File) Lines() int {
+	if f.content != nil {
+		return f.content.Lines()
+	}
 	f.indexLines()
 	return len(f.lines)
 }
 
 // Line returns line n (1-based) without its line ending, or "" when out of range.
 func (f *File) Line(n int) string {
+	if f.content != nil {
+		s, _ := f.content.Line(n)
+		return strings.TrimRight(s, "\r\n")
+	}
 	f.indexLines()
 	if n < 1 || n > len(f.lines) {
 		return ""
@@ -165,7 +191,7 @@ func (b *Bundle) Capture(p string) Capture {
 	switch {
 	case c.Record != nil && (c.Record.ExitCode != 0 || c.Record.TimedOut):
 		c.State = Failed
-	case c.File != nil && len(bytes.TrimSpace(c.File.Data)) > 0:
+	case c.File != nil && !c.File.Blank():
 		c.State = Collected
 	case c.File != nil || c.Record != nil:
 		c.State = Empty
@@ -209,11 +235,11 @@ func lastLine(s string) string {
 }
 
 // add places one file read from a source under its root-relative path.
-func (b *Bundle) add(source, rel string, data []byte) {
+func (b *Bundle) add(source, rel string, e entry) {
 	if old, ok := b.files[rel]; ok {
 		b.Warn(rel, 0, "duplicate file: %s replaces the copy from %s", source, old.Source)
 	}
-	b.files[rel] = &File{Path: rel, Source: source, Data: data}
+	b.files[rel] = &File{Path: rel, Source: source, Data: e.data, content: e.content, size: e.size, blank: e.blank}
 }
 
 // mergeManifest folds one source's manifest.json into the bundle's.

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,21 @@ type Options struct {
 	MaxTotalBytes int64
 	// MaxFileBytes caps one file; a larger one is cut there with a warning.
 	MaxFileBytes int64
+	// Claim, when set, is offered every file as soon as it is read (name as in the archive or
+	// directory, before the bundle root is known), in the reading goroutine, so that parsing can
+	// overlap decompression. It may keep data. If it returns a Content, the bundle keeps that
+	// instead of the bytes and asks it for the file's lines.
+	Claim func(name string, data []byte) Content
+	// Progress, when set, is called as bytes are read: compressed bytes of the archive read so
+	// far and its size (0 for a directory).
+	Progress func(read, total int64)
+}
+
+// Content is a file's text kept by whoever claimed it (a parser that can give back every line
+// from what it parsed), so the bundle need not hold the bytes.
+type Content interface {
+	Line(n int) (string, bool)
+	Lines() int
 }
 
 const (
@@ -29,8 +45,23 @@ const (
 )
 
 type entry struct {
-	name string
-	data []byte
+	name    string
+	data    []byte
+	size    int
+	content Content // the claimed text; data is nil then
+	blank   bool    // only spaces (known before the bytes were handed over)
+}
+
+// newEntry offers a file just read to the claimer.
+func (o *Options) newEntry(name string, data []byte) entry {
+	e := entry{name: name, data: data, size: len(data)}
+	if o.Claim != nil && len(data) > 0 {
+		if c := o.Claim(name, data); c != nil {
+			e.data, e.content = nil, c
+			e.blank = len(bytes.TrimSpace(data)) == 0
+		}
+	}
+	return e
 }
 
 // Open reads every source (archive or directory) and merges them into one bundle. It fails only
@@ -49,7 +80,7 @@ func Open(ctx context.Context, sources []string, opts Options) (*Bundle, error) 
 	budget := &budget{left: opts.MaxTotalBytes, perFile: opts.MaxFileBytes}
 	var errs []error
 	for _, src := range sources {
-		entries, err := readSource(ctx, src, budget, b)
+		entries, err := readSource(ctx, src, budget, b, &opts)
 		if err != nil && len(entries) == 0 {
 			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
@@ -97,10 +128,10 @@ func (b *Bundle) place(src string, entries []entry, isDir bool) {
 			}
 			continue
 		}
-		if rel == "manifest.json" {
+		if rel == "manifest.json" && e.content == nil {
 			b.mergeManifest(src, e.data)
 		}
-		b.add(src, rel, e.data)
+		b.add(src, rel, e)
 	}
 }
 
@@ -162,18 +193,18 @@ func (bu *budget) readAll(name string, r io.Reader, b *Bundle) ([]byte, error) {
 	return data, err
 }
 
-func readSource(ctx context.Context, src string, bu *budget, b *Bundle) ([]entry, error) {
+func readSource(ctx context.Context, src string, bu *budget, b *Bundle, o *Options) ([]entry, error) {
 	st, err := os.Stat(src)
 	if err != nil {
 		return nil, err
 	}
 	if st.IsDir() {
-		return readDir(src, bu, b)
+		return readDir(src, bu, b, o)
 	}
-	return readArchive(ctx, src, bu, b)
+	return readArchive(ctx, src, bu, b, o)
 }
 
-func readDir(dir string, bu *budget, b *Bundle) ([]entry, error) {
+func readDir(dir string, bu *budget, b *Bundle, o *Options) ([]entry, error) {
 	var out []entry
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -197,21 +228,21 @@ func readDir(dir string, bu *budget, b *Bundle) ([]entry, error) {
 		data, err := bu.readAll(rel, f, b)
 		f.Close()
 		if errors.Is(err, errBudget) {
-			out = append(out, entry{rel, data})
+			out = append(out, o.newEntry(rel, data))
 			return err
 		}
 		if err != nil {
 			b.Warn(rel, 0, "cannot read: %v", err)
 			return nil
 		}
-		out = append(out, entry{rel, data})
+		out = append(out, o.newEntry(rel, data))
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, err
 }
 
-func readArchive(ctx context.Context, src string, bu *budget, b *Bundle) ([]entry, error) {
+func readArchive(ctx context.Context, src string, bu *budget, b *Bundle, o *Options) ([]entry, error) {
 	f, err := os.Open(src)
 	if err != nil {
 		return nil, err
@@ -256,12 +287,12 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle) ([]entr
 		rc.Close()
 		if err != nil {
 			if len(data) > 0 {
-				out = append(out, entry{name, data})
+				out = append(out, o.newEntry(name, data))
 				b.Warn(name, 0, "entry cut short after %d bytes: %v", len(data), err)
 			}
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
-		out = append(out, entry{name, data})
+		out = append(out, o.newEntry(name, data))
 		return nil
 	})
 	if err != nil && len(out) > 0 && !strings.Contains(err.Error(), out[len(out)-1].name) {
@@ -286,9 +317,9 @@ func warnRatio(b *Bundle, src string, f *os.File, entries []entry) {
 	biggest := ""
 	var most int64
 	for _, e := range entries {
-		total += int64(len(e.data))
-		if int64(len(e.data)) > most {
-			most, biggest = int64(len(e.data)), e.name
+		total += int64(e.size)
+		if int64(e.size) > most {
+			most, biggest = int64(e.size), e.name
 		}
 	}
 	if ratio := total / st.Size(); ratio > bombRatio && total > 1<<20 {

@@ -120,7 +120,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 // replaced by its meaning: the same rule reads the same in both bundles. It works on the raw
 // text (iptables-save prints single spaces) because it runs for every rule of every node.
 func normalizeRule(r *iptables.Rule, meanings map[string]meaning) string {
-	raw := strings.TrimSpace(r.Raw)
+	raw := strings.TrimSpace(r.Raw())
 	if strings.HasPrefix(raw, "[") {
 		if i := strings.IndexByte(raw, ']'); i >= 0 {
 			raw = strings.TrimLeft(raw[i+1:], " ")

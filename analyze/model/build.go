@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"runtime"
@@ -70,7 +71,7 @@ func decodeFile(f *bundle.File) fileResult {
 		return r
 	}
 	r.kind = pluralToKind[strings.TrimSuffix(path.Base(f.Path), ext)]
-	if len(strings.TrimSpace(string(f.Data))) == 0 {
+	if len(bytes.TrimSpace(f.Data)) == 0 {
 		r.empty = true
 		return r
 	}
@@ -94,7 +95,7 @@ type nodeResult struct {
 func nodeCost(b *bundle.Bundle, node string) int {
 	n := 0
 	for _, f := range b.Dir("nodes/" + node) {
-		n += len(f.Data)
+		n += f.Size()
 	}
 	return n
 }

@@ -4,6 +4,7 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/parsers/iptables"
 )
 
 // Source is where an object stands in the bundle: its file and the lines it spans.
@@ -151,6 +153,8 @@ type Model struct {
 	cni, proxy      *Detection
 	kubeProxy       **KubeProxyConfig
 
+	parse *parseEnv // for nodes parsed after Build (NodeData of a node without captures)
+
 	evidenceMu sync.Mutex
 	evidence   map[evidenceKey]finding.Evidence
 }
@@ -185,19 +189,38 @@ func KindFile(kind string) string {
 // their results are then merged in the order of a sequential build, so the model's lists and
 // warnings do not depend on scheduling.
 func Build(b *bundle.Bundle) *Model {
-	m := &Model{Bundle: b, kinds: map[string]string{}}
+	return build(b, &parseEnv{ipt: iptables.NewCache()})
+}
+
+// Load reads the sources and builds their model, parsing each file as soon as it is read.
+func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, error) {
+	env := &parseEnv{ipt: iptables.NewCache()}
+	pre := newPrefetch(env)
+	opts.Claim = pre.claim
+	b, err := bundle.Open(ctx, sources, opts)
+	pre.finish()
+	if err != nil {
+		return nil, err
+	}
+	m := build(b, env)
+	env.pre = nil // the jobs' results are in the model now; let them go
+	return m, nil
+}
+
+func build(b *bundle.Bundle, env *parseEnv) *Model {
+	m := &Model{Bundle: b, kinds: map[string]string{}, parse: env}
 	clusterFiles := b.Dir("cluster")
 	files := make([]fileResult, len(clusterFiles))
 	captured := b.Nodes()
 	nodes := make([]nodeResult, len(captured))
 	var jobs []job
 	for i, f := range clusterFiles {
-		jobs = append(jobs, job{cost: len(f.Data), run: func() { files[i] = decodeFile(f) }})
+		jobs = append(jobs, job{cost: f.Size(), run: func() { files[i] = env.decodeCluster(f) }})
 	}
 	for i, n := range captured {
 		jobs = append(jobs, job{cost: nodeCost(b, n), run: func() {
 			var w warnings
-			nodes[i] = nodeResult{parseNode(b, n, &w), w}
+			nodes[i] = nodeResult{parseNode(b, n, &w, env), w}
 		}})
 	}
 	runJobs(jobs)
@@ -223,6 +246,15 @@ func Build(b *bundle.Bundle) *Model {
 	}
 	m.KubeProxyConfig()
 	return m
+}
+
+// env is how nodes parse after Build: with the model's rule cache, or a new one for a model
+// made by hand.
+func (m *Model) env() *parseEnv {
+	if m.parse == nil {
+		m.parse = &parseEnv{ipt: iptables.NewCache()}
+	}
+	return m.parse
 }
 
 // mergeFile adds one decoded cluster file to the model.

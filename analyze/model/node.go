@@ -120,7 +120,7 @@ func (m *Model) NodeData(name string) *NodeData {
 		return nd
 	}
 	var w warnings
-	nd := parseNode(m.Bundle, name, &w)
+	nd := parseNode(m.Bundle, name, &w, m.env())
 	m.Warnings = append(m.Warnings, w...)
 	if m.nodeData == nil {
 		m.nodeData = map[string]*NodeData{}
@@ -199,18 +199,19 @@ var CaptureFormats = []CaptureFormat{
 }
 
 // parseNode parses one node's captures. It reads only the bundle, so nodes parse in parallel.
-func parseNode(b *bundle.Bundle, name string, w *warnings) *NodeData {
+func parseNode(b *bundle.Bundle, name string, w *warnings, env *parseEnv) *NodeData {
 	nd := &NodeData{Name: name, paths: map[string]string{}}
 	dir := "nodes/" + name + "/"
-	for _, cf := range CaptureFormats {
+	for i := range CaptureFormats {
+		cf := &CaptureFormats[i]
 		// Partial output of a failed or timed-out command is parsed too: it is what there is.
 		for _, c := range cf.Files {
 			f := b.File(dir + c)
-			if f == nil || len(bytes.TrimSpace(f.Data)) == 0 {
+			if f == nil || f.Blank() {
 				continue
 			}
 			nd.paths[cf.Capture] = f.Path
-			v, warns, err := cf.Parse(bytes.NewReader(f.Data))
+			v, warns, err := env.parseCapture(cf, f)
 			for _, pw := range warns {
 				w.add(f.Path, pw.Line, "%s", pw.Message)
 			}

@@ -387,7 +387,7 @@ func nfPortMatch(val string, port uint16) nfTri {
 
 // nfRuleText is a rule's text without its counters: a stable key and a readable quote.
 func nfRuleText(r *iptables.Rule) string {
-	s := strings.TrimSpace(r.Raw)
+	s := strings.TrimSpace(r.Raw())
 	if strings.HasPrefix(s, "[") {
 		if i := strings.Index(s, "]"); i > 0 {
 			s = strings.TrimSpace(s[i+1:])

@@ -96,7 +96,7 @@ var kubeProxyRulesMissing = &Rule{
 					}
 					mi := miss{sp: sp}
 					if r := ix.noEndpoints[sp.vip]; r != nil {
-						mi.reject = r.Raw
+						mi.reject = r.Raw()
 					}
 					perNode[i] = append(perNode[i], mi)
 				case "ipvs":

@@ -736,7 +736,7 @@ type nfx struct {
 
 // ruleRef cites an iptables rule.
 func (x nfx) ruleRef(r *iptables.Rule) *RuleRef {
-	return &RuleRef{File: x.nd.Path(x.cap), Line: r.Line, Text: strings.TrimSpace(r.Raw)}
+	return &RuleRef{File: x.nd.Path(x.cap), Line: r.Line, Text: strings.TrimSpace(r.Raw())}
 }
 
 // ref cites line n of a node capture as it stands in the bundle.

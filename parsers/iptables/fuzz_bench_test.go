@@ -2,11 +2,14 @@ package iptables
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 func FuzzParse(f *testing.F) {
@@ -25,6 +28,8 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error from an in-memory reader: %v", err)
 		}
 		lines := bytes.Count(b, []byte("\n")) + 1
+		checkLines(t, d, b)
+		checkShared(t, b, d, w)
 		for _, x := range w {
 			if x.Line < 1 || x.Line > lines {
 				t.Fatalf("warning line %d out of 1..%d: %v", x.Line, lines, x)
@@ -57,6 +62,49 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLines: Dump.Line gives back every line of the input exactly, so the text can be dropped.
+func checkLines(t *testing.T, d *Dump, b []byte) {
+	t.Helper()
+	want := strings.Split(string(b), "\n")
+	if len(want) > 0 && want[len(want)-1] == "" {
+		want = want[:len(want)-1] // the file's final newline ends the last line
+	}
+	for i, l := range want {
+		got, ok := d.Line(i + 1)
+		if l = strings.TrimSuffix(l, "\r"); !ok || got != l {
+			t.Fatalf("Line(%d) = %q, %v; the input has %q", i+1, got, ok, l)
+		}
+	}
+	if _, ok := d.Line(len(want) + 1); ok {
+		t.Fatalf("Line(%d) past the end gave a line", len(want)+1)
+	}
+}
+
+// checkShared: parsing with a Cache that has seen the same rules (here: the same input, then
+// the input again) gives exactly what a parse of its own gives.
+func checkShared(t *testing.T, b []byte, d *Dump, w []diag.Warning) {
+	t.Helper()
+	want, _ := json.Marshal(struct {
+		D *Dump
+		W []diag.Warning
+	}{d, w})
+	c := NewCache()
+	for round := range 2 {
+		sd, sw, err := ParseShared(bytes.NewReader(b), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(struct {
+			D *Dump
+			W []diag.Warning
+		}{sd, sw})
+		if !bytes.Equal(got, want) {
+			t.Fatalf("round %d: shared parse differs:\n got %s\nwant %s", round, got, want)
+		}
+		checkLines(t, sd, b)
+	}
 }
 
 // kubeProxyDump builds a kube-proxy-shaped nat table with about n rules: per service a

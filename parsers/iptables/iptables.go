@@ -5,10 +5,14 @@ package iptables
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -19,6 +23,85 @@ type Dump struct {
 	// Comments are the '#' lines: the generator header and footer, and the warnings
 	// iptables-nft-save prints when legacy tables are also present.
 	Comments []Comment `json:"comments,omitempty"`
+
+	// What Line needs to give back any line without the file: runs of consecutive rule or
+	// chain declaration lines, and the text of every other line.
+	runs  []lineRun
+	extra map[int]string
+}
+
+// lineRun is count consecutive lines from start: rules of chain (from its rule first), or
+// declarations of table's chains (from its chain first).
+type lineRun struct {
+	start, count, first int
+	chain               *Chain
+	table               *Table
+}
+
+func (d *Dump) place(n int, ch *Chain, t *Table) {
+	if k := len(d.runs) - 1; k >= 0 {
+		r := &d.runs[k]
+		if r.start+r.count == n && r.chain == ch && r.table == t {
+			r.count++
+			return
+		}
+	}
+	first := 0
+	if ch != nil {
+		first = len(ch.Rules) - 1
+	} else {
+		first = len(t.Chains) - 1
+	}
+	d.runs = append(d.runs, lineRun{start: n, count: 1, first: first, chain: ch, table: t})
+}
+
+// Line gives back line n of the dump as it was read (without its line ending), so the text of
+// a parsed dump need not be kept; ok is false past the end.
+func (d *Dump) Line(n int) (string, bool) {
+	if s, ok := d.extra[n]; ok {
+		return s, true
+	}
+	i := sort.Search(len(d.runs), func(i int) bool { return d.runs[i].start+d.runs[i].count > n })
+	if i == len(d.runs) || d.runs[i].start > n {
+		return "", false
+	}
+	r := d.runs[i]
+	k := r.first + n - r.start
+	if r.chain != nil {
+		return r.chain.Rules[k].Raw(), true
+	}
+	return declText(r.table.Chains[k]), true
+}
+
+// LineCount is the number of lines read.
+func (d *Dump) LineCount() int {
+	n := 0
+	if k := len(d.runs) - 1; k >= 0 {
+		n = d.runs[k].start + d.runs[k].count - 1
+	}
+	for l := range d.extra {
+		n = max(n, l)
+	}
+	return n
+}
+
+// declText writes a chain declaration as iptables-save does.
+func declText(c *Chain) string {
+	policy := c.Policy
+	if policy == "" {
+		policy = "-"
+	}
+	b := make([]byte, 0, len(c.Name)+len(policy)+28)
+	b = append(b, ':')
+	b = append(b, c.Name...)
+	b = append(b, ' ')
+	b = append(b, policy...)
+	b = append(b, " ["...)
+	b = strconv.AppendUint(b, c.Packets, 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, c.Bytes, 10)
+	b = append(b, ']')
+	return string(b)
 }
 
 // Comment is a '#' line of the dump, without the '#'.
@@ -52,21 +135,65 @@ type Chain struct {
 // Builtin reports whether the chain has a policy, i.e. is one of the table's hook chains.
 func (c *Chain) Builtin() bool { return c.Policy != "" }
 
-// Rule is one '-A CHAIN ...' line.
+// Rule is one '-A CHAIN ...' line: where it is and its counters, which are this dump's own,
+// and what it says (Spec), which is shared by every rule with the same text parsed with the same
+// Cache. Fifty nodes' kube-proxy rules are nearly identical apart from their counters: they are
+// parsed and held once.
 type Rule struct {
-	Line int    `json:"line"`
-	Raw  string `json:"raw"` // the line as in the file, without the line ending
+	Line int
+	// Counters says whether the line carried '[pkts:bytes]' (iptables-save -c) or '-c'.
+	Counters bool
+	Packets  uint64
+	Bytes    uint64
+	// prefixed: the line is "[Packets:Bytes]" + Spec.Text exactly.
+	prefixed bool
+	*Spec
+}
+
+// Spec is what a rule says, apart from its line and counters.
+type Spec struct {
+	// Text is the line after its '[pkts:bytes]' counters (the whole line when it has none).
+	Text string
 	// Chain is the chain the rule is appended to.
-	Chain string `json:"chain"`
-	// Counters says whether the line carried '[pkts:bytes]' (iptables-save -c).
-	Counters bool    `json:"counters,omitempty"`
-	Packets  uint64  `json:"packets,omitempty"`
-	Bytes    uint64  `json:"bytes,omitempty"`
-	Matches  []Match `json:"matches,omitempty"`
-	Target   Target  `json:"target"`
+	Chain   string
+	Matches []Match
+	Target  Target
 	// Unparsed holds what the parser did not recognise (unknown match modules, unknown targets,
 	// stray words). A tracer must treat a rule with Unparsed entries as not fully understood.
+	Unparsed []string
+}
+
+// Raw is the rule's line as in the file, without the line ending.
+func (r *Rule) Raw() string {
+	if !r.prefixed {
+		return r.Text
+	}
+	b := make([]byte, 0, len(r.Text)+24)
+	b = append(b, '[')
+	b = strconv.AppendUint(b, r.Packets, 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, r.Bytes, 10)
+	b = append(b, ']')
+	return string(append(b, r.Text...))
+}
+
+// ruleJSON is a rule as `netsift parse` prints it: one flat object, its line as read.
+type ruleJSON struct {
+	Line     int      `json:"line"`
+	Raw      string   `json:"raw"`
+	Chain    string   `json:"chain"`
+	Counters bool     `json:"counters,omitempty"`
+	Packets  uint64   `json:"packets,omitempty"`
+	Bytes    uint64   `json:"bytes,omitempty"`
+	Matches  []Match  `json:"matches,omitempty"`
+	Target   Target   `json:"target"`
 	Unparsed []string `json:"unparsed,omitempty"`
+}
+
+// MarshalJSON flattens the rule and its Spec.
+func (r *Rule) MarshalJSON() ([]byte, error) {
+	return json.Marshal(ruleJSON{Line: r.Line, Raw: r.Raw(), Chain: r.Chain, Counters: r.Counters,
+		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
 // Match is one match option of a rule. Builtin options (-s -d -p -i -o -f) have Module "".
@@ -171,17 +298,77 @@ var builtinOptions = map[string]string{
 	"-4": "-4", "--ipv4": "-4", "-6": "-6", "--ipv6": "-6",
 }
 
+// Cache shares rule Specs between the dumps parsed with it: a rule whose text (after its
+// counters) was seen before is not parsed again and its Spec is not held twice. Safe for
+// concurrent use; the zero value is not usable, call NewCache.
+type Cache struct {
+	mu    sync.RWMutex
+	specs map[string]*Spec
+	names map[string]string
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{specs: map[string]*Spec{}, names: map[string]string{}}
+}
+
+func (c *Cache) lookup(key []byte) *Spec {
+	c.mu.RLock()
+	s := c.specs[string(key)]
+	c.mu.RUnlock()
+	return s
+}
+
+func (c *Cache) store(s *Spec) {
+	c.mu.Lock()
+	c.specs[s.Text] = s
+	c.mu.Unlock()
+}
+
+// name returns the cache's copy of a chain, module or option name.
+func (c *Cache) name(b []byte) string {
+	c.mu.RLock()
+	s, ok := c.names[string(b)]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	c.mu.Lock()
+	if old, ok := c.names[s]; ok {
+		s = old
+	} else {
+		c.names[s] = s
+	}
+	c.mu.Unlock()
+	return s
+}
+
 // Parse reads an iptables-save dump. Malformed lines become warnings and the parse goes on; the
 // error is non-nil only when reading r fails.
 func Parse(r io.Reader) (*Dump, []diag.Warning, error) {
-	p := &parser{dump: &Dump{Tables: []*Table{}}, strs: make(map[string]string)}
+	return ParseShared(r, nil)
+}
+
+// ParseShared is Parse sharing rule Specs through c (nil: no sharing).
+func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
+	p := &parser{dump: &Dump{Tables: []*Table{}}, strs: make(map[string]string), cache: c}
 	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
+	var long []byte // a line longer than the buffer, assembled
 	for {
-		s, err := br.ReadString('\n')
-		if len(s) > 0 {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, b...)
+			continue
+		}
+		if long != nil {
+			b = append(long, b...)
+			long = nil
+		}
+		if len(b) > 0 {
 			line++
-			p.line(line, trimEOL(s))
+			p.lineBytes(line, trimEOLBytes(b))
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -195,9 +382,81 @@ func Parse(r io.Reader) (*Dump, []diag.Warning, error) {
 	return p.dump, p.warns, nil
 }
 
-func trimEOL(s string) string {
-	s = strings.TrimSuffix(s, "\n")
-	return strings.TrimSuffix(s, "\r")
+func trimEOLBytes(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// lineBytes takes the shared fast path for a rule line whose text was seen before, and hands
+// every other line to line as a string.
+func (p *parser) lineBytes(n int, b []byte) {
+	if p.cache != nil && p.cur != nil && !p.cur.Committed && len(b) > 0 && (b[0] == '[' || b[0] == '-') {
+		if p.sharedRule(n, b) {
+			return
+		}
+	}
+	p.line(n, string(b))
+}
+
+// sharedRule adds the rule on line n from the cache, when its text is there and means the same
+// in this dump (its chain and jump target declared here too).
+func (p *parser) sharedRule(n int, b []byte) bool {
+	var pk, by uint64
+	prefixed := false
+	text := b
+	if b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 {
+			return false
+		}
+		var ok bool
+		if pk, by, ok = canonicalCounters(b[1:end]); !ok {
+			return false
+		}
+		prefixed, text = true, b[end+1:]
+	}
+	spec := p.cache.lookup(text)
+	if spec == nil {
+		return false
+	}
+	ch := p.cur.byName[spec.Chain]
+	if ch == nil {
+		return false // the slow path warns and declares it
+	}
+	if t := spec.Target.Name; t != "" && !builtinTargets[t] && p.cur.byName[t] == nil {
+		return false
+	}
+	ch.Rules = append(ch.Rules, &Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, Spec: spec})
+	p.dump.place(n, ch, nil)
+	return true
+}
+
+// canonicalCounters parses "pkts:bytes" written as strconv writes numbers (no sign, no leading
+// zero), so that Raw can write the line back exactly.
+func canonicalCounters(b []byte) (pk, by uint64, ok bool) {
+	i := bytes.IndexByte(b, ':')
+	if i < 0 {
+		return 0, 0, false
+	}
+	if pk, ok = canonicalUint(b[:i]); !ok {
+		return 0, 0, false
+	}
+	by, ok = canonicalUint(b[i+1:])
+	return pk, by, ok
+}
+
+func canonicalUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
 }
 
 type parser struct {
@@ -205,6 +464,10 @@ type parser struct {
 	warns []diag.Warning
 	cur   *Table // table being read; nil outside '*table' ... COMMIT
 	strs  map[string]string
+	cache *Cache // nil: no sharing between dumps
+	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
+	placed bool
+	raw    string // the current line as read
 
 	// scratch for the tokenizer, reused between lines
 	toks   []string
@@ -221,12 +484,30 @@ func (p *parser) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
 	}
+	if p.cache != nil {
+		v := p.cache.name([]byte(s))
+		p.strs[v] = v
+		return v
+	}
 	s = strings.Clone(s)
 	p.strs[s] = s
 	return s
 }
 
+// line parses line n; a line that Dump.Line cannot rebuild from what was parsed (a comment, a
+// header, COMMIT, a malformed line) is kept as text.
 func (p *parser) line(n int, s string) {
+	p.placed, p.raw = false, s
+	p.parseLine(n, s)
+	if !p.placed {
+		if p.dump.extra == nil {
+			p.dump.extra = map[int]string{}
+		}
+		p.dump.extra[n] = s
+	}
+}
+
+func (p *parser) parseLine(n int, s string) {
 	t := strings.TrimLeft(s, " \t")
 	if t == "" {
 		return
@@ -329,6 +610,10 @@ func (p *parser) chain(n int, s string) {
 	}
 	p.cur.byName[c.Name] = c
 	p.cur.Chains = append(p.cur.Chains, c)
+	if declText(c) == p.raw {
+		p.dump.place(n, nil, p.cur)
+		p.placed = true
+	}
 }
 
 // parseCounters parses '[pkts:bytes]'.
@@ -432,6 +717,7 @@ func isOption(w string) bool {
 }
 
 func (p *parser) rule(n int, raw string) {
+	warned := len(p.warns)
 	if p.split(raw) {
 		p.warn(n, "unterminated quote")
 	}
@@ -439,7 +725,15 @@ func (p *parser) rule(n int, raw string) {
 	toks := make([]string, len(p.toks))
 	copy(toks, p.toks)
 	quoted := p.quoted
-	r := &Rule{Line: n, Raw: raw}
+	setCounters := false
+	r := &Rule{Line: n, Spec: &Spec{Text: raw}}
+	if raw != "" && raw[0] == '[' {
+		if end := strings.IndexByte(raw, ']'); end > 0 {
+			if _, _, ok := canonicalCounters([]byte(raw[1:end])); ok {
+				r.prefixed, r.Text = true, raw[end+1:]
+			}
+		}
+	}
 	i := 0
 	if len(toks) > 0 && strings.HasPrefix(toks[0], "[") {
 		pk, by, ok := parseCounters(toks[0])
@@ -466,7 +760,7 @@ func (p *parser) rule(n int, raw string) {
 		p.cur.byName[ch.Name] = ch
 		p.cur.Chains = append(p.cur.Chains, ch)
 	}
-	r.Chain = ch.Name
+	r.Spec.Chain = ch.Name
 
 	opts := 0
 	for _, w := range toks[i:] {
@@ -532,6 +826,7 @@ func (p *parser) rule(n int, raw string) {
 				by, err2 := strconv.ParseUint(toks[i+2], 10, 64)
 				if err1 == nil && err2 == nil {
 					r.Counters, r.Packets, r.Bytes = true, pk, by
+					setCounters = true
 					i += 3
 					continue
 				}
@@ -580,6 +875,13 @@ func (p *parser) rule(n int, raw string) {
 		p.warn(n, "'!' with nothing after it")
 	}
 	ch.Rules = append(ch.Rules, r)
+	p.dump.place(n, ch, nil)
+	p.placed = true
+	// Share what parsed cleanly; a rule with warnings (their lines would be this dump's) or with
+	// '-c' counters inside its text is parsed again wherever it appears.
+	if p.cache != nil && len(p.warns) == warned && !setCounters && (r.prefixed || raw[0] != '[') {
+		p.cache.store(r.Spec)
+	}
 }
 
 func (p *parser) unparsed(r *Rule, w string) {

@@ -64,12 +64,14 @@ func TestGolden(t *testing.T) {
 							t.Errorf("line %d: unparsed %q", r.Line, r.Unparsed)
 						}
 						// Every rule's raw text is exactly its line in the file.
-						if got := strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n")[r.Line-1]; got != r.Raw {
-							t.Errorf("line %d: raw %q, file has %q", r.Line, r.Raw, got)
+						if got := strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n")[r.Line-1]; got != r.Raw() {
+							t.Errorf("line %d: raw %q, file has %q", r.Line, r.Raw(), got)
 						}
 					}
 				}
 			}
+			checkLines(t, d, b)
+			checkShared(t, b, d, w)
 			golden.JSON(t, strings.TrimSuffix(f, ".txt")+".json", struct {
 				Dump     *Dump          `json:"dump"`
 				Warnings []diag.Warning `json:"warnings"`
@@ -343,8 +345,8 @@ func TestRuleMatches(t *testing.T) {
 			if !reflect.DeepEqual(r.Unparsed, tc.unp) {
 				t.Errorf("unparsed got %q want %q", r.Unparsed, tc.unp)
 			}
-			if r.Raw != tc.rule || r.Line != 4 {
-				t.Errorf("raw %q line %d", r.Raw, r.Line)
+			if r.Raw() != tc.rule || r.Line != 4 {
+				t.Errorf("raw %q line %d", r.Raw(), r.Line)
 			}
 		})
 	}
@@ -419,7 +421,7 @@ func TestCRLFAndCountersAndLegacyWarning(t *testing.T) {
 		t.Errorf("chain %+v", c)
 	}
 	r := c.Rules[0]
-	if !r.Counters || r.Packets != 5 || r.Bytes != 300 || r.Line != 5 || strings.ContainsAny(r.Raw, "\r\n") {
+	if !r.Counters || r.Packets != 5 || r.Bytes != 300 || r.Line != 5 || strings.ContainsAny(r.Raw(), "\r\n") {
 		t.Errorf("rule %+v", r)
 	}
 	if r.Comment() != "kubernetes service portals" {

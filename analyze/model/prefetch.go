@@ -1,0 +1,213 @@
+package model
+
+import (
+	"bytes"
+	"io"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/parsers/diag"
+	"github.com/netsift/netsift/parsers/iptables"
+)
+
+// The loader parses while the archive is still being read: bundle.Options.Claim hands each file
+// to a pool of workers as soon as it is out of the decompressor, so decompression (one core)
+// overlaps YAML decoding and capture parsing (the others). Build then takes the results instead
+// of parsing again.
+//
+// iptables dumps (nine tenths of a big bundle) are claimed: once parsed, their bytes are dropped
+// and the bundle asks the parsed dump for lines (iptables.Dump.Line gives back every line
+// exactly). Rule texts are shared between nodes through one iptables.Cache.
+
+// sharedParsers are the capture formats whose parse shares state between nodes.
+var sharedParsers = map[string]func(io.Reader, *iptables.Cache) (any, []diag.Warning, error){
+	"iptables-save":        parseIPTables,
+	"iptables-legacy-save": parseIPTables,
+	"iptables-nft-save":    parseIPTables,
+	"ip6tables-save":       parseIPTables,
+}
+
+func parseIPTables(r io.Reader, c *iptables.Cache) (any, []diag.Warning, error) {
+	return iptables.ParseShared(r, c)
+}
+
+// capturesByFile maps a capture file name (iptables-save.txt, ip-addr.json) to its format.
+var capturesByFile = func() map[string]*CaptureFormat {
+	m := map[string]*CaptureFormat{}
+	for i := range CaptureFormats {
+		for _, f := range CaptureFormats[i].Files {
+			m[f] = &CaptureFormats[i]
+		}
+	}
+	return m
+}()
+
+// parseEnv is what parsing a bundle's files shares: the rule cache, and the files already
+// parsed while reading (nil when Build is given a bundle already read).
+type parseEnv struct {
+	ipt *iptables.Cache
+	pre *prefetch
+}
+
+// parseCapture parses one capture file with its format, or takes the result of its prefetch.
+func (env *parseEnv) parseCapture(cf *CaptureFormat, f *bundle.File) (any, []diag.Warning, error) {
+	if pd := env.pre.lookup(f); pd != nil && pd.cf == cf {
+		<-pd.done
+		return pd.v, pd.warns, pd.err
+	}
+	return env.parse(cf, f.Data)
+}
+
+func (env *parseEnv) parse(cf *CaptureFormat, data []byte) (any, []diag.Warning, error) {
+	r := bytes.NewReader(data)
+	if p := sharedParsers[cf.Name]; p != nil {
+		return p(r, env.ipt)
+	}
+	return cf.Parse(r)
+}
+
+// decodeCluster decodes one cluster file, or takes the result of its prefetch.
+func (env *parseEnv) decodeCluster(f *bundle.File) fileResult {
+	if pd := env.pre.lookup(f); pd != nil && pd.cf == nil && pd.rel == f.Path {
+		<-pd.done
+		return pd.file
+	}
+	return decodeFile(f)
+}
+
+// prefetch runs parse jobs for files as they are read.
+type prefetch struct {
+	env    *parseEnv
+	work   chan *pending
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	byData map[*byte]*pending
+}
+
+// pending is one file handed over while reading: its job, then its result.
+type pending struct {
+	rel  string         // where the file will be in the bundle (guessed from the entry name)
+	cf   *CaptureFormat // nil for a cluster file
+	data []byte         // dropped after parsing when claimed
+	done chan struct{}
+
+	v     any
+	warns []diag.Warning
+	err   error
+	file  fileResult
+}
+
+func newPrefetch(env *parseEnv) *prefetch {
+	p := &prefetch{env: env, work: make(chan *pending, 1024), byData: map[*byte]*pending{}}
+	for range runtime.GOMAXPROCS(0) {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for pd := range p.work {
+				p.run(pd)
+			}
+		}()
+	}
+	env.pre = p
+	return p
+}
+
+// guessRel places an archive entry in the bundle before its root is known: the bundle's files
+// live under cluster/ and nodes/, at the top or under one folder.
+func guessRel(name string) string {
+	for _, top := range []string{"cluster/", "nodes/"} {
+		if strings.HasPrefix(name, top) {
+			return name
+		}
+		if i := strings.Index(name, "/"+top); i >= 0 && !strings.Contains(name[:i], "/") {
+			return name[i+1:]
+		}
+	}
+	return ""
+}
+
+// claim is bundle.Options.Claim: it queues a job for a cluster file or node capture, and
+// claims iptables dumps.
+func (p *prefetch) claim(name string, data []byte) bundle.Content {
+	rel := guessRel(name)
+	pd := &pending{rel: rel, data: data, done: make(chan struct{})}
+	switch {
+	case strings.HasPrefix(rel, "cluster/"):
+	case strings.HasPrefix(rel, "nodes/") && strings.Count(rel, "/") == 2:
+		pd.cf = capturesByFile[path.Base(rel)]
+		if pd.cf == nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	p.mu.Lock()
+	p.byData[unsafe.SliceData(data)] = pd
+	p.mu.Unlock()
+	p.work <- pd
+	if pd.cf != nil && sharedParsers[pd.cf.Name] != nil {
+		return (*claimedDump)(pd)
+	}
+	return nil
+}
+
+func (p *prefetch) run(pd *pending) {
+	defer close(pd.done)
+	if pd.cf == nil {
+		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})
+		return
+	}
+	pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
+	if sharedParsers[pd.cf.Name] != nil {
+		pd.data = nil // the dump gives the lines back now
+	}
+}
+
+// finish waits for every job; the results stay for Build.
+func (p *prefetch) finish() {
+	close(p.work)
+	p.wg.Wait()
+}
+
+// lookup finds the job of a file read while prefetching.
+func (p *prefetch) lookup(f *bundle.File) *pending {
+	if p == nil {
+		return nil
+	}
+	if c, ok := f.Claimed().(*claimedDump); ok {
+		return (*pending)(c)
+	}
+	if len(f.Data) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byData[unsafe.SliceData(f.Data)]
+}
+
+// claimedDump is a claimed iptables dump: the bundle's view of its lines.
+type claimedDump pending
+
+func (c *claimedDump) dump() *iptables.Dump {
+	<-c.done
+	d, _ := c.v.(*iptables.Dump)
+	return d
+}
+
+func (c *claimedDump) Line(n int) (string, bool) {
+	if d := c.dump(); d != nil {
+		return d.Line(n)
+	}
+	return "", false
+}
+
+func (c *claimedDump) Lines() int {
+	if d := c.dump(); d != nil {
+		return d.LineCount()
+	}
+	return 0
+}
