@@ -12,6 +12,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 // job is one independent piece of Build: decoding one cluster file or parsing one node.
@@ -73,6 +74,10 @@ func decodeFile(f *bundle.File) fileResult {
 	r.kind = pluralToKind[strings.TrimSuffix(path.Base(f.Path), ext)]
 	if len(bytes.TrimSpace(f.Data)) == 0 {
 		r.empty = true
+		return r
+	}
+	if objs, ok := decodeList(f.Path, diag.NoLoneCR(f.Data)); ok {
+		r.objs = objs
 		return r
 	}
 	objs, errs := splitObjects(f.Path, f.Data)

@@ -1,0 +1,204 @@
+package model
+
+import (
+	"bytes"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// fastConvert is the fast path for one List item in kubectl's YAML style (internal/fastyaml):
+// it appends the item's JSON to dst and gives the item's last content line, or says !ok when the
+// item needs the full YAML parser.
+var fastConvert func(dst, data []byte) (out []byte, lastLine int, ok bool)
+
+// itemSpan is one List item: lines [start, end) of the file, 0-based.
+type itemSpan struct{ start, end int }
+
+// decodeList decodes a file shaped as kubectl prints a List ("items:" then one "- " block per
+// object at column 0) item by item on every core. ok is false for any other shape, or when an
+// item does not parse: the caller then reads the whole file with the general decoder, which
+// also recovers item by item with warnings.
+func decodeList(file string, data []byte) ([]decodedObject, bool) {
+	lines := splitLines(data)
+	items, outside, ok := listItems(lines)
+	if !ok || len(items) == 0 {
+		return nil, false
+	}
+	// The List's own keys (apiVersion, kind, metadata) must say it is a List.
+	docs, err := decodeDocuments(bytes.Join(outside, []byte("\n")))
+	if err != nil || len(docs) != 1 || len(docs[0].Content) != 1 {
+		return nil, false
+	}
+	if k := scalarField(docs[0].Content[0], "kind"); len(k) < 4 || k[len(k)-4:] != "List" {
+		return nil, false
+	}
+
+	out := make([]decodedObject, len(items))
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var text, js []byte
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(items) {
+					return
+				}
+				text = dedentItem(text[:0], lines[items[i].start:items[i].end])
+				if text == nil {
+					failed.Store(true)
+					return
+				}
+				o, buf, itemOK := itemObject(file, text, items[i].start, js[:0])
+				js = buf
+				if !itemOK {
+					failed.Store(true)
+					return
+				}
+				out[i] = decodeObject(o)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		return nil, false
+	}
+	return out, true
+}
+
+// splitLines cuts data into lines without their "\n".
+func splitLines(data []byte) [][]byte {
+	lines := make([][]byte, 0, bytes.Count(data, []byte("\n"))+1)
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			lines = append(lines, data)
+			break
+		}
+		lines = append(lines, data[:i])
+		data = data[i+1:]
+	}
+	return lines
+}
+
+// listItems finds the items of a kubectl List, and the lines outside them (the List's keys,
+// "items:" left out).
+func listItems(lines [][]byte) (items []itemSpan, outside [][]byte, ok bool) {
+	in := false
+	for i, l := range lines {
+		l = bytes.TrimSuffix(l, []byte("\r"))
+		switch {
+		case !in && string(l) == "items:":
+			in = true
+		case in && len(l) >= 2 && l[0] == '-' && l[1] == ' ':
+			if k := len(items) - 1; k >= 0 {
+				items[k].end = i
+			}
+			items = append(items, itemSpan{start: i, end: len(lines)})
+		case in && (len(l) == 0 || l[0] == ' '):
+			if len(items) == 0 {
+				return nil, nil, false
+			}
+		case len(l) > 0 && (l[0] == '#' || l[0] == '-' || l[0] == '\t'):
+			return nil, nil, false // a comment, document marker or tab: not kubectl's output
+		default:
+			if in && len(items) > 0 {
+				items[len(items)-1].end = i
+			}
+			in = false
+			outside = append(outside, l)
+		}
+	}
+	return items, outside, true
+}
+
+// dedentItem writes an item as a mapping of its own: "- " and the two columns of every
+// following line removed. nil when a line is not indented by two.
+func dedentItem(dst []byte, lines [][]byte) []byte {
+	for j, l := range lines {
+		switch {
+		case j == 0:
+			l = l[2:]
+		case len(bytes.TrimRight(l, " \r")) == 0:
+			l = nil
+		case len(l) >= 2 && l[0] == ' ' && l[1] == ' ':
+			l = l[2:]
+		default:
+			return nil
+		}
+		dst = append(dst, l...)
+		dst = append(dst, '\n')
+	}
+	if dst == nil {
+		dst = []byte{}
+	}
+	return dst
+}
+
+// itemObject turns one de-indented item into its JSON: by the fast path when it can, else by
+// yaml.v3. start places the item in its file (0-based line of its "- ").
+func itemObject(file string, text []byte, start int, js []byte) (rawObject, []byte, bool) {
+	if fastConvert != nil {
+		if out, last, ok := fastConvert(js, text); ok {
+			api, kind, ok := topScalars(text)
+			if ok {
+				return rawObject{APIVersion: api, Kind: kind, JSON: out,
+					Src: Source{File: file, Line: start + 1, EndLine: start + last, Column: 3}}, out, true
+			}
+		}
+	}
+	docs, err := decodeDocuments(text)
+	if err != nil || len(docs) != 1 {
+		return rawObject{}, js, false
+	}
+	objs, errs := objectsOf(file, docs[0], start, 2)
+	if len(errs) > 0 || len(objs) != 1 {
+		return rawObject{}, js, false
+	}
+	return objs[0], js, true
+}
+
+// topScalars reads apiVersion and kind from an item's top-level lines when they are plain
+// words (as kubectl writes them); ok is false otherwise.
+func topScalars(text []byte) (api, kind string, ok bool) {
+	for len(text) > 0 && (api == "" || kind == "") {
+		i := bytes.IndexByte(text, '\n')
+		l := text
+		if i >= 0 {
+			l, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		if v, found := bytes.CutPrefix(l, []byte("apiVersion: ")); found {
+			api = string(bytes.TrimSuffix(v, []byte("\r")))
+			if !plainWord(api) {
+				return "", "", false
+			}
+		} else if v, found := bytes.CutPrefix(l, []byte("kind: ")); found {
+			kind = string(bytes.TrimSuffix(v, []byte("\r")))
+			if !plainWord(kind) {
+				return "", "", false
+			}
+		}
+	}
+	return api, kind, true
+}
+
+// plainWord: letters, digits, '.', '/', '-' and '_' only — a YAML plain scalar that is a string
+// as written.
+func plainWord(s string) bool {
+	if s == "" || s == "null" || s == "true" || s == "false" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '/' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return s[0] >= 'A' && s[0] <= 'Z' || s[0] >= 'a' && s[0] <= 'z'
+}
