@@ -36,6 +36,7 @@ func fuzzParse(f *testing.F, kind string, parse func(io.Reader) (any, error)) {
 				ws = append(ws, w.Line)
 			}
 		case *Routes:
+			checkLookup(t, x)
 			for _, w := range x.Warnings {
 				ws = append(ws, w.Line)
 			}

@@ -1,6 +1,7 @@
 package iproute
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -297,3 +298,68 @@ func TestTextAndJSONAgree(t *testing.T) {
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 func js(v any) string           { b, _ := json.Marshal(v); return string(b) }
+
+// lookupScan is Lookup as the kernel's rule says it, one route at a time: the longest prefix
+// covering addr in the table, the lowest metric among equals, the first printed among those.
+func lookupScan(rs *Routes, table string, addr netip.Addr) (Route, bool) {
+	best, found := Route{}, false
+	for _, r := range rs.Routes {
+		if r.Table != table || !r.Covers(addr) || r.Type == "broadcast" || r.Type == "multicast" {
+			continue
+		}
+		if !found || r.Dst.Bits() > best.Dst.Bits() || (r.Dst.Bits() == best.Dst.Bits() && r.Metric < best.Metric) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+// checkLookup compares the indexed Lookup with the scan for every route's own addresses and
+// their neighbours, in every table.
+func checkLookup(t *testing.T, rs *Routes) {
+	t.Helper()
+	tables := map[string]bool{"main": true, "local": true}
+	var probes []netip.Addr
+	for _, r := range rs.Routes {
+		tables[r.Table] = true
+		if a := r.Dst.Addr(); a.IsValid() {
+			probes = append(probes, a, a.Next(), a.Prev())
+		}
+	}
+	probes = append(probes, netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:10.244.1.5"))
+	for table := range tables {
+		for _, a := range probes {
+			if !a.IsValid() {
+				continue
+			}
+			got, gok := rs.Lookup(table, a)
+			want, wok := lookupScan(rs, table, a)
+			if gok != wok || got.Line != want.Line {
+				t.Fatalf("Lookup(%s, %s) = line %d %v, the scan gives line %d %v", table, a, got.Line, gok, want.Line, wok)
+			}
+		}
+	}
+}
+
+func TestLookupMatchesScan(t *testing.T) {
+	for _, name := range []string{"testdata/ip-route.txt", "testdata/ip-route.json"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := ParseRoutes(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkLookup(t, rs)
+	}
+	// Equal prefixes with different metrics, unmasked destinations, both families.
+	rs, err := ParseRoutes(strings.NewReader("10.0.0.0/8 via 1.1.1.1 dev a metric 200\n10.0.0.0/8 via 1.1.1.2 dev b metric 100\n10.1.2.3/16 dev c\n10.1.0.0/16 dev d metric 5\ndefault via 1.1.1.1 dev a\nblackhole 10.9.0.0/16\nbroadcast 10.255.255.255 dev a table local\nfd00::/64 dev e\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLookup(t, rs)
+	if r, _ := rs.Lookup("main", netip.MustParseAddr("10.5.0.1")); r.Dev != "b" {
+		t.Errorf("lowest metric: got dev %q", r.Dev)
+	}
+}

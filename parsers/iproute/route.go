@@ -3,8 +3,10 @@ package iproute
 import (
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -14,6 +16,8 @@ type Routes struct {
 	Format   Format         `json:"format"`
 	Routes   []Route        `json:"routes"`
 	Warnings []diag.Warning `json:"warnings,omitempty"`
+
+	idx atomic.Pointer[routeIndex] // built on the first Lookup
 }
 
 // Route is one kernel route. Type is "unicast" unless iproute2 printed another
@@ -71,16 +75,66 @@ func (rs *Routes) InTable(table string) []Route {
 // metric first on ties; ok is false when nothing matches. Types that end the lookup (blackhole,
 // unreachable, prohibit, throw) are returned as they are: the caller decides what they mean.
 func (rs *Routes) Lookup(table string, addr netip.Addr) (Route, bool) {
-	best, found := Route{}, false
-	for _, r := range rs.Routes {
-		if r.Table != table || !r.Covers(addr) || r.Type == "broadcast" || r.Type == "multicast" {
-			continue
+	ix := rs.idx.Load()
+	if ix == nil {
+		built := rs.index()
+		ix = &built
+		rs.idx.Store(ix)
+	}
+	t := (*ix)[table]
+	if t == nil {
+		return Route{}, false
+	}
+	a := addr.Unmap()
+	for _, bits := range t.bits {
+		p, err := a.Prefix(bits)
+		if err != nil {
+			continue // a length of the other family
 		}
-		if !found || r.Dst.Bits() > best.Dst.Bits() || (r.Dst.Bits() == best.Dst.Bits() && r.Metric < best.Metric) {
-			best, found = r, true
+		if i, ok := t.best[p]; ok {
+			return rs.Routes[i], true
 		}
 	}
-	return best, found
+	return Route{}, false
+}
+
+// routeIndex is, per table, the route Lookup picks for each destination prefix, and the prefix
+// lengths present, longest first: a lookup is one map probe per length, not a scan, so a node
+// with a route to each of 2,000 podCIDRs resolves thousands of addresses quickly.
+type routeIndex map[string]*tableIndex
+
+type tableIndex struct {
+	bits []int
+	best map[netip.Prefix]int // index in Routes
+}
+
+func (rs *Routes) index() routeIndex {
+	ix := routeIndex{}
+	for i, r := range rs.Routes {
+		if !r.Dst.IsValid() || r.Type == "broadcast" || r.Type == "multicast" {
+			continue
+		}
+		t := ix[r.Table]
+		if t == nil {
+			t = &tableIndex{best: map[netip.Prefix]int{}}
+			ix[r.Table] = t
+		}
+		p := r.Dst.Masked()
+		if j, ok := t.best[p]; ok {
+			if r.Metric < rs.Routes[j].Metric {
+				t.best[p] = i // on equal metrics the first one printed wins
+			}
+			continue
+		}
+		t.best[p] = i
+		if !slices.Contains(t.bits, p.Bits()) {
+			t.bits = append(t.bits, p.Bits())
+		}
+	}
+	for _, t := range ix {
+		slices.SortFunc(t.bits, func(a, b int) int { return b - a })
+	}
+	return ix
 }
 
 var routeTypes = map[string]bool{
