@@ -44,6 +44,9 @@ type svcPort struct {
 	// terminating endpoints when none is ready, so they are not "extra" in that case).
 	ready    map[netip.AddrPort]model.ServiceEndpoint
 	notReady map[netip.AddrPort]model.ServiceEndpoint
+
+	once          sync.Once // want and allowed of a port that is not node-local
+	want, allowed map[netip.AddrPort]model.ServiceEndpoint
 }
 
 // name is how kube-proxy names the port in its comments: "ns/svc:port" or "ns/svc".
@@ -65,7 +68,17 @@ func (sp *svcPort) localOnly() bool {
 
 // expected returns the endpoints node should program for this port, and the ones it may
 // program without being stale (not-ready endpoints when no endpoint is ready).
+// The maps are shared: callers only read them.
 func (sp *svcPort) expected(node string) (want, allowed map[netip.AddrPort]model.ServiceEndpoint) {
+	if !sp.localOnly() {
+		// The same on every node: computed once, not once per node.
+		sp.once.Do(func() { sp.want, sp.allowed = sp.expectedOn("") })
+		return sp.want, sp.allowed
+	}
+	return sp.expectedOn(node)
+}
+
+func (sp *svcPort) expectedOn(node string) (want, allowed map[netip.AddrPort]model.ServiceEndpoint) {
 	want = map[netip.AddrPort]model.ServiceEndpoint{}
 	for a, ep := range sp.ready {
 		if !sp.localOnly() || ep.NodeName == node {
@@ -314,7 +327,7 @@ func (ix *iptIndex) targets(chain string) []dnatTarget {
 			if sr.Target.Name != "DNAT" {
 				continue
 			}
-			if nr, ok := sr.Target.ToDestination(); ok && nr.Min.IsValid() {
+			if nr, ok := sr.DNAT(); ok && nr.Min.IsValid() {
 				out = append(out, dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), rule: sr})
 			}
 		}

@@ -54,7 +54,11 @@ func FuzzParse(f *testing.F) {
 					r.Mark()
 					r.MatchSets()
 					r.CTStates()
-					r.Target.ToDestination()
+					if a, aok := r.DNAT(); aok {
+						if b, bok := r.Target.ToDestination(); !bok || a != b {
+							t.Fatalf("line %d: DNAT %v differs from ToDestination %v", r.Line, a, b)
+						}
+					}
 					r.Target.ToSource()
 					r.Target.ToPorts()
 					r.Target.MarkOp()

@@ -161,6 +161,19 @@ type Spec struct {
 	// Unparsed holds what the parser did not recognise (unknown match modules, unknown targets,
 	// stray words). A tracer must treat a rule with Unparsed entries as not fully understood.
 	Unparsed []string
+
+	dnat *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
+}
+
+// DNAT is the rule's DNAT '--to-destination' (Target.ToDestination, parsed once per Spec).
+func (r *Rule) DNAT() (NATRange, bool) {
+	if r.dnat != nil {
+		return *r.dnat, true
+	}
+	if r.Target.Name != "DNAT" {
+		return NATRange{}, false
+	}
+	return r.Target.ToDestination()
 }
 
 // Raw is the rule's line as in the file, without the line ending.
@@ -873,6 +886,11 @@ func (p *parser) rule(n int, raw string) {
 	}
 	if neg {
 		p.warn(n, "'!' with nothing after it")
+	}
+	if r.Target.Name == "DNAT" {
+		if nr, ok := r.Target.ToDestination(); ok {
+			r.dnat = &nr
+		}
 	}
 	ch.Rules = append(ch.Rules, r)
 	p.dump.place(n, ch, nil)
