@@ -177,9 +177,10 @@ type budget struct {
 var errBudget = errors.New("uncompressed size budget exhausted")
 
 // readAll reads one entry within the budget; an entry over the per-file cap is cut with a warning.
-func (bu *budget) readAll(name string, r io.Reader, b *Bundle) ([]byte, error) {
+// size is what the archive header says (a hint: never trusted beyond the budget).
+func (bu *budget) readAll(name string, r io.Reader, size int64, b *Bundle) ([]byte, error) {
 	limit := min(bu.perFile, bu.left)
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	data, err := readHinted(io.LimitReader(r, limit+1), min(size, limit)+1)
 	if int64(len(data)) > limit {
 		data = data[:limit]
 		if limit == bu.left {
@@ -191,6 +192,28 @@ func (bu *budget) readAll(name string, r io.Reader, b *Bundle) ([]byte, error) {
 	}
 	bu.left -= int64(len(data))
 	return data, err
+}
+
+// readHinted reads r to its end into one buffer of the expected size (growing it if the hint
+// was short), instead of io.ReadAll's doubling and copying.
+func readHinted(r io.Reader, hint int64) ([]byte, error) {
+	if hint <= 0 || hint > 1<<30 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, hint)
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+	}
 }
 
 func readSource(ctx context.Context, src string, bu *budget, b *Bundle, o *Options) ([]entry, error) {
@@ -225,7 +248,11 @@ func readDir(dir string, bu *budget, b *Bundle, o *Options) ([]entry, error) {
 			b.Warn(rel, 0, "cannot read: %v", err)
 			return nil
 		}
-		data, err := bu.readAll(rel, f, b)
+		var size int64
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		data, err := bu.readAll(rel, f, size, b)
 		f.Close()
 		if errors.Is(err, errBudget) {
 			out = append(out, o.newEntry(rel, data))
@@ -283,7 +310,7 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle, o *Opti
 			b.Warn(name, 0, "cannot open entry: %v", err)
 			return nil
 		}
-		data, err := bu.readAll(name, rc, b)
+		data, err := bu.readAll(name, rc, info.Size(), b)
 		rc.Close()
 		if err != nil {
 			if len(data) > 0 {
