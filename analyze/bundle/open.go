@@ -194,6 +194,21 @@ func (bu *budget) readAll(name string, r io.Reader, size int64, b *Bundle) ([]by
 	return data, err
 }
 
+// countingFile reports how much of the archive was read (zip reads through ReadAt and Seek,
+// which stay the file's own: it gets no progress, only the tar formats do).
+type countingFile struct {
+	*os.File
+	read, total int64
+	progress    func(read, total int64)
+}
+
+func (c *countingFile) Read(p []byte) (int, error) {
+	n, err := c.File.Read(p)
+	c.read += int64(n)
+	c.progress(c.read, c.total)
+	return n, err
+}
+
 // readHinted reads r to its end into one buffer of the expected size (growing it if the hint
 // was short), instead of io.ReadAll's doubling and copying.
 func readHinted(r io.Reader, hint int64) ([]byte, error) {
@@ -275,7 +290,15 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle, o *Opti
 		return nil, err
 	}
 	defer f.Close()
-	format, stream, err := archives.Identify(ctx, filepath.Base(src), f)
+	var in io.Reader = f
+	if o.Progress != nil {
+		var total int64
+		if st, err := f.Stat(); err == nil {
+			total = st.Size()
+		}
+		in = &countingFile{File: f, total: total, progress: o.Progress}
+	}
+	format, stream, err := archives.Identify(ctx, filepath.Base(src), in)
 	if err != nil {
 		if errors.Is(err, archives.NoMatch) {
 			return nil, errors.New("not a bundle: neither a directory nor a tar, tar.gz, tar.zst, tar.xz or zip archive")

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netsift/netsift/analyze"
-	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/analyze/rules"
 	"github.com/netsift/netsift/report"
@@ -105,7 +104,15 @@ func (o *analyzeOptions) validate() error {
 }
 
 func (o *analyzeOptions) run(cmd *cobra.Command, s Streams) error {
-	m, res, err := analyze.Run(cmd.Context(), o.sources, bundle.Options{MaxTotalBytes: o.maxBytes}, rules.Options{Only: o.only, Skip: o.skip})
+	prog := startProgress(s, strings.Join(o.sources, " "))
+	m, err := analyze.Load(cmd.Context(), o.sources, prog.options(o.maxBytes))
+	if err != nil {
+		prog.done()
+		return err
+	}
+	prog.setStage("running rules on")
+	res, err := rules.Run(m, rules.All(), rules.Options{Only: o.only, Skip: o.skip})
+	prog.done()
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/diff"
 	"github.com/netsift/netsift/analyze/rules"
 	"github.com/netsift/netsift/report"
@@ -118,7 +117,9 @@ func (o *diffOptions) run(cmd *cobra.Command, s Streams) error {
 	if o.only == "" || o.only == diff.SectionFindings {
 		ropts = &rules.Options{}
 	}
-	d, err := diff.Run(cmd.Context(), []string{o.old}, []string{o.new}, bundle.Options{MaxTotalBytes: o.maxBytes}, ropts)
+	prog := startProgress(s, o.old+" and "+o.new)
+	d, err := diff.Run(cmd.Context(), []string{o.old}, []string{o.new}, prog.options(o.maxBytes), ropts)
+	prog.done()
 	if err != nil {
 		return diffFail(s, err)
 	}

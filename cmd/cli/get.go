@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/netsift/netsift/analyze"
-	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/report"
 )
@@ -74,7 +72,7 @@ func newGetCommand(s Streams) *cobra.Command {
 			default:
 				return fmt.Errorf("unknown output format %q (want wide, yaml or json)", output)
 			}
-			m, err := analyze.Load(cmd.Context(), []string{args[0]}, bundle.Options{})
+			m, err := loadWithProgress(cmd, s, args[0])
 			if err != nil {
 				return err
 			}

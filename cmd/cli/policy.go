@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/netsift/netsift/analyze"
-	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/analyze/policy"
 )
@@ -79,7 +77,7 @@ func (o *policyOptions) validate() error {
 }
 
 func (o *policyOptions) run(cmd *cobra.Command, s Streams) error {
-	m, err := analyze.Load(cmd.Context(), []string{o.source}, bundle.Options{})
+	m, err := loadWithProgress(cmd, s, o.source)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/netsift/netsift/analyze"
-	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/analyze/trace"
 )
@@ -49,7 +47,7 @@ namespace, --from all-nodes from every node, and summarizes which sources fail a
 			if err := o.validate(); err != nil {
 				return err
 			}
-			m, err := analyze.Load(cmd.Context(), []string{o.bundle}, bundle.Options{})
+			m, err := loadWithProgress(cmd, s, o.bundle)
 			if err != nil {
 				return err
 			}
