@@ -91,10 +91,12 @@ func nfIPPools(m *model.Model) []nfCIDR {
 // nfPeerCIDRs returns the per-node pod ranges: Calico IPAM blocks when the bundle has them,
 // else the nodes' podCIDRs.
 func nfPeerCIDRs(m *model.Model) []nfCIDR {
-	if b := nfCalicoBlocks(m); len(b) > 0 {
-		return b
-	}
-	return nfNodePodCIDRs(m)
+	return memoize(m, "nfPeerCIDRs", func() []nfCIDR {
+		if b := nfCalicoBlocks(m); len(b) > 0 {
+			return b
+		}
+		return nfNodePodCIDRs(m)
+	})
 }
 
 // nfClusterCIDRs returns the cluster's pod range: kube-proxy's clusterCIDR, else the IPPools,

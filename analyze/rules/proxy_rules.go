@@ -224,7 +224,11 @@ var kubeProxyRulesStale = &Rule{
 						continue // kube-proxy.rules-missing
 					}
 					anchor = r.Line
-					for _, t := range ix.targets(r.Target.Name) {
+					ts := ix.targets(r.Target.Name)
+					if agrees(ts, want, allowed) {
+						continue // the common case, checked without building maps
+					}
+					for _, t := range ts {
 						programmed[t.addr] = t.rule.Line
 					}
 				case "ipvs":
@@ -408,4 +412,41 @@ var ipvsNoRealServers = &Rule{
 			})
 		}
 	},
+}
+
+// agrees reports whether the DNAT targets are all allowed and cover every wanted endpoint.
+func agrees(ts []dnatTarget, want, allowed map[netip.AddrPort]model.ServiceEndpoint) bool {
+	for _, t := range ts {
+		if _, ok := allowed[t.addr]; !ok {
+			return false
+		}
+	}
+	if len(ts) < len(want) {
+		return false
+	}
+	if len(want) > 16 {
+		seen := make(map[netip.AddrPort]bool, len(ts))
+		for _, t := range ts {
+			seen[t.addr] = true
+		}
+		for a := range want {
+			if !seen[a] {
+				return false
+			}
+		}
+		return true
+	}
+	for a := range want {
+		found := false
+		for _, t := range ts {
+			if t.addr == a {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
