@@ -86,7 +86,15 @@ type prefetch struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	byData map[*byte]*pending
+
+	// Bytes handed over but not parsed yet. Reading waits while there are more than
+	// maxInflight: decompression outruns parsing, and a claimed dump's bytes are only freed
+	// once it is parsed, so without a bound a 2 GB bundle would sit in memory unparsed.
+	inflight     int64
+	inflightCond *sync.Cond
 }
+
+const maxInflight = 256 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {
@@ -103,6 +111,7 @@ type pending struct {
 
 func newPrefetch(env *parseEnv) *prefetch {
 	p := &prefetch{env: env, work: make(chan *pending, 1024), byData: map[*byte]*pending{}}
+	p.inflightCond = sync.NewCond(&p.mu)
 	for range runtime.GOMAXPROCS(0) {
 		p.wg.Add(1)
 		go func() {
@@ -146,6 +155,10 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 		return nil
 	}
 	p.mu.Lock()
+	for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
+		p.inflightCond.Wait()
+	}
+	p.inflight += int64(len(data))
 	p.byData[unsafe.SliceData(data)] = pd
 	p.mu.Unlock()
 	p.work <- pd
@@ -156,6 +169,13 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 }
 
 func (p *prefetch) run(pd *pending) {
+	size := int64(len(pd.data))
+	defer func() {
+		p.mu.Lock()
+		p.inflight -= size
+		p.inflightCond.Broadcast()
+		p.mu.Unlock()
+	}()
 	defer close(pd.done)
 	if pd.cf == nil {
 		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})

@@ -1,0 +1,204 @@
+package fastyaml
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// The full path, as analyze/model/decode.go runs it: yaml.v3 node tree, then converter.write.
+// converter and writeScalar are copied from decode.go; keep them in sync.
+
+const (
+	maxNodesPerObject = 1_000_000
+	refMaxDepth       = 500
+)
+
+type converter struct {
+	nodes   int
+	maxLine int
+}
+
+func (c *converter) write(buf *bytes.Buffer, n *yaml.Node, depth int) error {
+	c.nodes++
+	if c.nodes > maxNodesPerObject {
+		return errors.New("object too large or alias expansion too deep (YAML bomb?)")
+	}
+	if depth > refMaxDepth {
+		return fmt.Errorf("nesting deeper than %d levels", refMaxDepth)
+	}
+	if n.Line > c.maxLine {
+		c.maxLine = n.Line
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			buf.WriteString("null")
+			return nil
+		}
+		return c.write(buf, n.Content[0], depth+1)
+	case yaml.AliasNode:
+		return c.write(buf, n.Alias, depth+1)
+	case yaml.MappingNode:
+		buf.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			k := n.Content[i]
+			if k.Line > c.maxLine {
+				c.maxLine = k.Line
+			}
+			key, _ := json.Marshal(k.Value)
+			buf.Write(key)
+			buf.WriteByte(':')
+			if err := c.write(buf, n.Content[i+1], depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case yaml.SequenceNode:
+		buf.WriteByte('[')
+		for i, it := range n.Content {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := c.write(buf, it, depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case yaml.ScalarNode:
+		writeScalar(buf, n)
+	}
+	return nil
+}
+
+func writeScalar(buf *bytes.Buffer, n *yaml.Node) {
+	switch n.ShortTag() {
+	case "!!null":
+		buf.WriteString("null")
+		return
+	case "!!bool":
+		if v, err := strconv.ParseBool(n.Value); err == nil {
+			buf.WriteString(strconv.FormatBool(v))
+			return
+		}
+	case "!!int":
+		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
+			buf.WriteString(strconv.FormatInt(v, 10))
+			return
+		}
+	case "!!float":
+		if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			buf.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+			return
+		}
+	}
+	s, _ := json.Marshal(n.Value)
+	buf.Write(s)
+}
+
+// reference converts data the full way. It fails unless data is one document holding a
+// mapping; it also returns the mapping's apiVersion and kind as scalarField reads them.
+func reference(data []byte) (out []byte, maxLine int, apiVersion, kind string, err error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*yaml.Node
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, "", "", err
+		}
+		docs = append(docs, &n)
+	}
+	if len(docs) != 1 {
+		return nil, 0, "", "", fmt.Errorf("%d documents", len(docs))
+	}
+	n := docs[0]
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil, 0, "", "", errors.New("empty document")
+		}
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, 0, "", "", errors.New("not a mapping")
+	}
+	var c converter
+	var buf bytes.Buffer
+	if err := c.write(&buf, n, 0); err != nil {
+		return nil, 0, "", "", err
+	}
+	return buf.Bytes(), c.maxLine, scalarField(n, "apiVersion"), scalarField(n, "kind"), nil
+}
+
+func scalarField(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			if v := m.Content[i+1]; v.Kind == yaml.ScalarNode {
+				return v.Value
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// sameJSON reports whether a and b decode to the same value.
+func sameJSON(a, b []byte) (bool, error) {
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		return false, fmt.Errorf("fast JSON: %v", err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		return false, fmt.Errorf("reference JSON: %v", err)
+	}
+	return reflect.DeepEqual(va, vb), nil
+}
+
+// checkAgainstReference runs Convert on data and, when it says ok, compares it with the full
+// path. It returns ok and a description of any disagreement.
+func checkAgainstReference(data []byte) (ok bool, problem string) {
+	prefix := []byte("prefix")
+	out, line, ok := Convert(append([]byte(nil), prefix...), data)
+	if !bytes.HasPrefix(out, prefix) {
+		return ok, "dst prefix lost"
+	}
+	if !ok {
+		if len(out) != len(prefix) {
+			return ok, "dst grew on !ok"
+		}
+		return false, ""
+	}
+	out = out[len(prefix):]
+	ref, refLine, api, kind, err := reference(data)
+	if err != nil {
+		return true, fmt.Sprintf("Convert ok but yaml.v3 path fails: %v\nfast: %s", err, out)
+	}
+	same, err := sameJSON(out, ref)
+	if err != nil {
+		return true, fmt.Sprintf("%v\nfast: %s\nref:  %s", err, out, ref)
+	}
+	if !same {
+		return true, fmt.Sprintf("JSON differs\nfast: %s\nref:  %s", out, ref)
+	}
+	if line != refLine {
+		return true, fmt.Sprintf("lastLine %d, converter.maxLine %d", line, refLine)
+	}
+	if a, k := Header(data); a != api || k != kind {
+		return true, fmt.Sprintf("Header = %q, %q; scalarField gives %q, %q", a, k, api, kind)
+	}
+	return true, ""
+}
