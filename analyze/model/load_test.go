@@ -1,0 +1,74 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/netsift/netsift/analyze/bundle"
+)
+
+// Load parses files while the archive is read, drops iptables dumps' bytes and shares rule
+// texts between nodes; Build parses a bundle already in memory. They must build the same
+// model: same objects, same warnings, same parsed captures, and every line of every file
+// readable the same way.
+func TestLoadMatchesBuild(t *testing.T) {
+	var sources []string
+	for _, pattern := range []string{"../../fixtures/bundles/*", "../../fixtures/hostile/*/*", "../../fixtures/lab-bundles/*/*", "../../fixtures/demo.tgz"} {
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			if st, err := os.Stat(p); err == nil && (st.IsDir() && filepath.Base(p) != "gen" || filepath.Ext(p) != ".md" && filepath.Ext(p) != ".go" && !st.IsDir()) {
+				sources = append(sources, p)
+			}
+		}
+	}
+	if len(sources) < 20 {
+		t.Fatalf("found only %d fixture bundles", len(sources))
+	}
+	for _, src := range sources {
+		t.Run(src, func(t *testing.T) {
+			b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
+			if err != nil {
+				t.Skipf("not a bundle: %v", err)
+			}
+			want := Build(b)
+			got, err := Load(context.Background(), []string{src}, bundle.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := digest(t, got), digest(t, want); g != w {
+				t.Fatalf("Load and Build differ:\n Load  %s\n Build %s", g, w)
+			}
+			for _, p := range want.Bundle.Paths() {
+				wf, gf := want.Bundle.File(p), got.Bundle.File(p)
+				if gf == nil || gf.Lines() != wf.Lines() || gf.Blank() != wf.Blank() || gf.Size() != wf.Size() {
+					t.Fatalf("%s: Load's file differs", p)
+				}
+				for n := 1; n <= wf.Lines(); n++ {
+					if gf.Line(n) != wf.Line(n) {
+						t.Fatalf("%s:%d: Load gives %q, the file has %q", p, n, gf.Line(n), wf.Line(n))
+					}
+				}
+			}
+		})
+	}
+}
+
+// digest is the model as JSON: its objects, warnings and every node's parsed captures.
+func digest(t *testing.T, m *Model) string {
+	t.Helper()
+	nodes := map[string]*NodeData{}
+	for _, n := range m.NodeNames() {
+		nodes[n] = m.NodeData(n)
+	}
+	b, err := json.Marshal(struct {
+		Nodes, Pods, Services, Endpoints, Slices, Policies, Events, Others, Warnings any
+		Captures                                                               map[string]*NodeData
+	}{m.Nodes, m.Pods, m.Services, m.Endpoints, m.EndpointSlices, m.NetworkPolicies, m.Events, m.Others, m.Warnings, nodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
