@@ -5,12 +5,17 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
 )
 
-// fastConvert is the fast path for one List item in kubectl's YAML style (internal/fastyaml):
-// it appends the item's JSON to dst and gives the item's last content line, or says !ok when the
-// item needs the full YAML parser.
-var fastConvert func(dst, data []byte) (out []byte, lastLine int, ok bool)
+// fastConvert is the fast path for one List item in kubectl's YAML style: it appends the
+// item's JSON to dst and gives the item's last content line, or says !ok when the item needs
+// the full YAML parser. Tests turn it off to compare.
+var fastConvert = fastyaml.Convert
+
+// byItem can be turned off by tests, to compare with the whole-file decoder.
+var byItem = true
 
 // itemSpan is one List item: lines [start, end) of the file, 0-based.
 type itemSpan struct{ start, end int }
@@ -20,6 +25,9 @@ type itemSpan struct{ start, end int }
 // item does not parse: the caller then reads the whole file with the general decoder, which
 // also recovers item by item with warnings.
 func decodeList(file string, data []byte) ([]decodedObject, bool) {
+	if !byItem {
+		return nil, false
+	}
 	lines := splitLines(data)
 	items, outside, ok := listItems(lines)
 	if !ok || len(items) == 0 {
@@ -144,11 +152,9 @@ func dedentItem(dst []byte, lines [][]byte) []byte {
 func itemObject(file string, text []byte, start int, js []byte) (rawObject, []byte, bool) {
 	if fastConvert != nil {
 		if out, last, ok := fastConvert(js, text); ok {
-			api, kind, ok := topScalars(text)
-			if ok {
-				return rawObject{APIVersion: api, Kind: kind, JSON: out,
-					Src: Source{File: file, Line: start + 1, EndLine: start + last, Column: 3}}, out, true
-			}
+			api, kind := fastyaml.Header(text)
+			return rawObject{APIVersion: api, Kind: kind, JSON: out,
+				Src: Source{File: file, Line: start + 1, EndLine: start + last, Column: 3}}, out, true
 		}
 	}
 	docs, err := decodeDocuments(text)
@@ -160,45 +166,4 @@ func itemObject(file string, text []byte, start int, js []byte) (rawObject, []by
 		return rawObject{}, js, false
 	}
 	return objs[0], js, true
-}
-
-// topScalars reads apiVersion and kind from an item's top-level lines when they are plain
-// words (as kubectl writes them); ok is false otherwise.
-func topScalars(text []byte) (api, kind string, ok bool) {
-	for len(text) > 0 && (api == "" || kind == "") {
-		i := bytes.IndexByte(text, '\n')
-		l := text
-		if i >= 0 {
-			l, text = text[:i], text[i+1:]
-		} else {
-			text = nil
-		}
-		if v, found := bytes.CutPrefix(l, []byte("apiVersion: ")); found {
-			api = string(bytes.TrimSuffix(v, []byte("\r")))
-			if !plainWord(api) {
-				return "", "", false
-			}
-		} else if v, found := bytes.CutPrefix(l, []byte("kind: ")); found {
-			kind = string(bytes.TrimSuffix(v, []byte("\r")))
-			if !plainWord(kind) {
-				return "", "", false
-			}
-		}
-	}
-	return api, kind, true
-}
-
-// plainWord: letters, digits, '.', '/', '-' and '_' only — a YAML plain scalar that is a string
-// as written.
-func plainWord(s string) bool {
-	if s == "" || s == "null" || s == "true" || s == "false" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '/' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return s[0] >= 'A' && s[0] <= 'Z' || s[0] >= 'a' && s[0] <= 'z'
 }

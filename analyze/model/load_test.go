@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
 )
 
 // Load parses files while the archive is read, drops iptables dumps' bytes and shares rule
@@ -15,19 +16,7 @@ import (
 // model: same objects, same warnings, same parsed captures, and every line of every file
 // readable the same way.
 func TestLoadMatchesBuild(t *testing.T) {
-	var sources []string
-	for _, pattern := range []string{"../../fixtures/bundles/*", "../../fixtures/hostile/*/*", "../../fixtures/lab-bundles/*/*", "../../fixtures/demo.tgz"} {
-		m, _ := filepath.Glob(pattern)
-		for _, p := range m {
-			if st, err := os.Stat(p); err == nil && (st.IsDir() && filepath.Base(p) != "gen" || filepath.Ext(p) != ".md" && filepath.Ext(p) != ".go" && !st.IsDir()) {
-				sources = append(sources, p)
-			}
-		}
-	}
-	if len(sources) < 20 {
-		t.Fatalf("found only %d fixture bundles", len(sources))
-	}
-	for _, src := range sources {
+	for _, src := range fixtureSources(t) {
 		t.Run(src, func(t *testing.T) {
 			b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
 			if err != nil {
@@ -54,6 +43,48 @@ func TestLoadMatchesBuild(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The cluster YAML is decoded item by item, by the fast converter where it can: the objects
+// (with their lines) and warnings must be those of yaml.v3 item by item, and of yaml.v3 on
+// the whole file.
+func TestListDecodingMatchesYAMLv3(t *testing.T) {
+	for _, src := range fixtureSources(t) {
+		t.Run(src, func(t *testing.T) {
+			b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
+			if err != nil {
+				t.Skipf("not a bundle: %v", err)
+			}
+			fast := digest(t, Build(b))
+			defer func() { fastConvert, byItem = fastyaml.Convert, true }()
+			fastConvert = nil
+			if slow := digest(t, Build(b)); slow != fast {
+				t.Fatalf("fast path and yaml.v3 item by item differ:\n fast %s\n yaml %s", fast, slow)
+			}
+			byItem = false
+			if whole := digest(t, Build(b)); whole != fast {
+				t.Fatalf("item by item and the whole file differ:\n items %s\n whole %s", fast, whole)
+			}
+		})
+	}
+}
+
+// fixtureSources lists every bundle of the repository: scenarios, hostile, lab.
+func fixtureSources(t *testing.T) []string {
+	t.Helper()
+	var sources []string
+	for _, pattern := range []string{"../../fixtures/bundles/*", "../../fixtures/hostile/*/*", "../../fixtures/lab-bundles/*/*", "../../fixtures/demo.tgz"} {
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			if st, err := os.Stat(p); err == nil && (st.IsDir() && filepath.Base(p) != "gen" || filepath.Ext(p) != ".md" && filepath.Ext(p) != ".go" && !st.IsDir()) {
+				sources = append(sources, p)
+			}
+		}
+	}
+	if len(sources) < 20 {
+		t.Fatalf("found only %d fixture bundles", len(sources))
+	}
+	return sources
 }
 
 // digest is the model as JSON: its objects, warnings and every node's parsed captures.

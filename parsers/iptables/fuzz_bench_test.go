@@ -94,6 +94,15 @@ func checkShared(t *testing.T, b []byte, d *Dump, w []diag.Warning) {
 		D *Dump
 		W []diag.Warning
 	}{d, w})
+	fastChains = false
+	slow, slowW, _ := Parse(bytes.NewReader(b))
+	fastChains = true
+	if got, _ := json.Marshal(struct {
+		D *Dump
+		W []diag.Warning
+	}{slow, slowW}); !bytes.Equal(got, want) {
+		t.Fatalf("the fast chain path differs from the general one:\n fast %s\n slow %s", want, got)
+	}
 	c := NewCache()
 	for round := range 2 {
 		sd, sw, err := ParseShared(bytes.NewReader(b), c)
