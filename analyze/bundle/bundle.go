@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/netsift/netsift/analyze/finding"
 )
@@ -26,6 +27,7 @@ type File struct {
 	size    int
 	blank   bool
 	lines   []int // byte offset of each line start, built on first use
+	once    sync.Once
 }
 
 // Claimed is the parser's view of a claimed file (what Options.Claim returned), or nil.
@@ -70,15 +72,17 @@ func (f *File) Line(n int) string {
 }
 
 func (f *File) indexLines() {
-	if f.lines != nil || len(f.Data) == 0 {
-		return
-	}
-	f.lines = append(f.lines, 0)
-	for i, c := range f.Data {
-		if c == '\n' && i+1 < len(f.Data) {
-			f.lines = append(f.lines, i+1)
+	f.once.Do(func() {
+		if len(f.Data) == 0 {
+			return
 		}
-	}
+		f.lines = append(f.lines, 0)
+		for i, c := range f.Data {
+			if c == '\n' && i+1 < len(f.Data) {
+				f.lines = append(f.lines, i+1)
+			}
+		}
+	})
 }
 
 // Evidence quotes line n of the file.

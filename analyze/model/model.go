@@ -149,6 +149,8 @@ type Model struct {
 	endpointsByKey  map[string]*Endpoints
 	slicesByService map[string][]*EndpointSlice
 	eventsByObject  map[string][]*Event
+	eventsOnce      sync.Once
+	nodeDataMu      sync.Mutex // rules run concurrently; NodeData may parse a node on first use
 	nodeData        map[string]*NodeData
 	cni, proxy      *Detection
 	kubeProxy       **KubeProxyConfig

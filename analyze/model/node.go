@@ -116,6 +116,8 @@ func (m *Model) NodeNames() []string {
 
 // NodeData returns the parsed captures of a node (parsed once, on first use).
 func (m *Model) NodeData(name string) *NodeData {
+	m.nodeDataMu.Lock()
+	defer m.nodeDataMu.Unlock()
 	if nd, ok := m.nodeData[name]; ok {
 		return nd
 	}

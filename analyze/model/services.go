@@ -86,13 +86,13 @@ func (m *Model) EndpointsSource(svc *Service) (Source, bool) {
 
 // EventsFor returns the events about one object, oldest first as collected.
 func (m *Model) EventsFor(kind, namespace, name string) []*Event {
-	if m.eventsByObject == nil {
+	m.eventsOnce.Do(func() {
 		m.eventsByObject = map[string][]*Event{}
 		for _, e := range m.Events {
 			k := e.InvolvedObject.Kind + "/" + Key(e.InvolvedObject.Namespace, e.InvolvedObject.Name)
 			m.eventsByObject[k] = append(m.eventsByObject[k], e)
 		}
-	}
+	})
 	return m.eventsByObject[kind+"/"+Key(namespace, name)]
 }
 

@@ -4,9 +4,12 @@ package rules
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
@@ -175,15 +178,45 @@ func Run(m *model.Model, rules []*Rule, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{}
+	var selected []*Rule
 	for _, r := range rules {
 		if (len(only) > 0 && !only[r.ID]) || skip[r.ID] {
 			continue
 		}
-		out, fs, traces := runOne(m, r)
-		res.Outcomes = append(res.Outcomes, out)
-		res.Findings = append(res.Findings, fs...)
-		res.Traces = append(res.Traces, traces...)
+		selected = append(selected, r)
+	}
+	// Rules only read the model, so they run on every core; what the model derives lazily is
+	// derived first, and the results are gathered in catalogue order.
+	m.CNI()
+	m.ProxyMode()
+	type ran struct {
+		out    Outcome
+		fs     []finding.Finding
+		traces []*trace.Result
+	}
+	results := make([]ran, len(selected))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(selected)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(selected) {
+					return
+				}
+				out, fs, traces := runOne(m, selected[i])
+				results[i] = ran{out, fs, traces}
+			}
+		}()
+	}
+	wg.Wait()
+	res := &Result{}
+	for _, r := range results {
+		res.Outcomes = append(res.Outcomes, r.out)
+		res.Findings = append(res.Findings, r.fs...)
+		res.Traces = append(res.Traces, r.traces...)
 	}
 	finding.Sort(res.Findings)
 	correlate(m, res.Findings)
