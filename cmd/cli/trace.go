@@ -161,6 +161,8 @@ func summarize(rs []*trace.Result) []summaryLine {
 		why, at := r.Error, ""
 		if why == "" && r.FailedAt != nil {
 			h := *r.FailedAt
+			// The same failure on another node is the same way: "the routes of node-7 were not
+			// captured" and "…of node-9…" group together, their files listed under At.
 			why = h.Stage + " " + h.Verdict
 			if h.Rule != nil {
 				at = h.Rule.Location()
@@ -168,6 +170,9 @@ func summarize(rs []*trace.Result) []summaryLine {
 			}
 			if h.Note != "" {
 				why += " — " + h.Note
+			}
+			if h.Node != "" {
+				why = strings.ReplaceAll(why, "nodes/"+h.Node+"/", "nodes/<node>/")
 			}
 			if fs := r.Failing(); len(fs) > 0 && len(fs) < len(r.Candidates) {
 				var c []string
@@ -210,22 +215,37 @@ func writeSummary(w io.Writer, rs []*trace.Result) error {
 	}
 	fmt.Fprintf(w, "trace → %s from %d sources: %d delivered, %d not\n", rs[0].To, len(rs), ok, len(rs)-ok)
 	for _, l := range summarize(rs) {
-		fmt.Fprintf(w, "\n%s (%d): %s\n", strings.ToUpper(string(l.Verdict)), len(l.Sources), strings.Join(l.Sources, ", "))
+		fmt.Fprintf(w, "\n%s (%d): %s\n", strings.ToUpper(string(l.Verdict)), len(l.Sources), listMore(l.Sources, 12))
 		if l.Why != "" {
 			fmt.Fprintf(w, "  %s\n", l.Why)
 		}
 		if len(l.At) > 0 {
-			fmt.Fprintf(w, "  at %s\n", strings.Join(l.At, ", "))
+			fmt.Fprintf(w, "  at %s\n", listMore(l.At, 6))
 		}
 	}
-	for _, r := range rs {
-		if r.Verdict == trace.Delivered {
+	// One full trace per way of failing (its first source), not one per source: with
+	// --from all-nodes that would be thousands of near-identical traces.
+	for _, l := range summarize(rs) {
+		if l.Verdict == trace.Delivered {
 			continue
 		}
-		fmt.Fprintln(w)
-		if err := trace.WriteText(w, r); err != nil {
-			return err
+		for _, r := range rs {
+			if r.From == l.Sources[0] {
+				fmt.Fprintf(w, "\nexample of %s (%d source(s)):\n", strings.ToUpper(string(l.Verdict)), len(l.Sources))
+				if err := trace.WriteText(w, r); err != nil {
+					return err
+				}
+				break
+			}
 		}
 	}
 	return nil
+}
+
+// listMore joins the first n items and says how many more there are.
+func listMore(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
