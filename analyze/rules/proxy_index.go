@@ -324,7 +324,7 @@ func (ix *iptIndex) targets(chain string) []dnatTarget {
 			continue
 		}
 		for _, sr := range sep.Rules {
-			if sr.Target.Name != "DNAT" {
+			if !sr.IsDNAT() {
 				continue
 			}
 			if nr, ok := sr.DNAT(); ok && nr.Min.IsValid() {

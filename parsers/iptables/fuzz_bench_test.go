@@ -54,6 +54,9 @@ func FuzzParse(f *testing.F) {
 					r.Mark()
 					r.MatchSets()
 					r.CTStates()
+					if r.IsDNAT() != (r.Target.Name == "DNAT") {
+						t.Fatalf("line %d: IsDNAT %v for target %q", r.Line, r.IsDNAT(), r.Target.Name)
+					}
 					if a, aok := r.DNAT(); aok {
 						if b, bok := r.Target.ToDestination(); !bok || a != b {
 							t.Fatalf("line %d: DNAT %v differs from ToDestination %v", r.Line, a, b)

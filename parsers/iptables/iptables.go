@@ -147,8 +147,14 @@ type Rule struct {
 	Bytes    uint64
 	// prefixed: the line is "[Packets:Bytes]" + Spec.Text exactly.
 	prefixed bool
+	// dnat copies whether the Spec's target is DNAT, so walkers looking for DNAT rules across
+	// millions of rules need not read each shared Spec (scattered in memory) to skip one.
+	dnat bool
 	*Spec
 }
+
+// IsDNAT reports whether the rule's target is DNAT.
+func (r *Rule) IsDNAT() bool { return r.dnat }
 
 // Spec is what a rule says, apart from its line and counters.
 type Spec struct {
@@ -162,13 +168,13 @@ type Spec struct {
 	// stray words). A tracer must treat a rule with Unparsed entries as not fully understood.
 	Unparsed []string
 
-	dnat *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
+	dnatTo *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
 }
 
 // DNAT is the rule's DNAT '--to-destination' (Target.ToDestination, parsed once per Spec).
 func (r *Rule) DNAT() (NATRange, bool) {
-	if r.dnat != nil {
-		return *r.dnat, true
+	if r.dnatTo != nil {
+		return *r.dnatTo, true
 	}
 	if r.Target.Name != "DNAT" {
 		return NATRange{}, false
@@ -492,7 +498,7 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	if t := spec.Target.Name; t != "" && !builtinTargets[t] && p.cur.byName[t] == nil {
 		return false
 	}
-	ch.Rules = append(ch.Rules, &Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, Spec: spec})
+	ch.Rules = append(ch.Rules, &Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, dnat: spec.Target.Name == "DNAT", Spec: spec})
 	p.dump.place(n, ch, nil)
 	return true
 }
@@ -941,8 +947,9 @@ func (p *parser) rule(n int, raw string) {
 		p.warn(n, "'!' with nothing after it")
 	}
 	if r.Target.Name == "DNAT" {
+		r.dnat = true
 		if nr, ok := r.Target.ToDestination(); ok {
-			r.dnat = &nr
+			r.Spec.dnatTo = &nr
 		}
 	}
 	ch.Rules = append(ch.Rules, r)
