@@ -305,18 +305,6 @@ var knownModules = map[string]bool{
 	"connbytes": true, "conntrack6": true, "sctp6": true, "l2tp": true, "ipcomp": true,
 }
 
-// builtinOptions maps the long spellings of the builtin match options to the short ones
-// iptables-save prints, so accessors look for one name.
-var builtinOptions = map[string]string{
-	"-s": "-s", "--source": "-s", "--src": "-s",
-	"-d": "-d", "--destination": "-d", "--dst": "-d",
-	"-p": "-p", "--protocol": "-p",
-	"-i": "-i", "--in-interface": "-i",
-	"-o": "-o", "--out-interface": "-o",
-	"-f": "-f", "--fragment": "-f",
-	"-4": "-4", "--ipv4": "-4", "-6": "-6", "--ipv6": "-6",
-}
-
 // Cache shares rule Specs between the dumps parsed with it: a rule whose text (after its
 // counters) was seen before is not parsed again and its Spec is not held twice. Safe for
 // concurrent use; the zero value is not usable, call NewCache.
@@ -461,7 +449,7 @@ func (p *parser) plainChain(n int, b []byte) bool {
 	if p.cache != nil {
 		name = p.cache.name(f[0])
 	} else {
-		name = p.intern(string(f[0]))
+		name = string(f[0])
 	}
 	c := &Chain{Name: name, Policy: policy, Packets: pk, Bytes: by, Line: n, Rules: []*Rule{}}
 	p.cur.byName[name] = c
@@ -498,7 +486,9 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	if t := spec.Target.Name; t != "" && !builtinTargets[t] && p.cur.byName[t] == nil {
 		return false
 	}
-	ch.Rules = append(ch.Rules, &Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, dnat: spec.Target.Name == "DNAT", Spec: spec})
+	r := p.newRule()
+	*r = Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, dnat: spec.Target.Name == "DNAT", Spec: spec}
+	ch.Rules = append(ch.Rules, r)
 	p.dump.place(n, ch, nil)
 	return true
 }
@@ -537,6 +527,9 @@ type parser struct {
 	cur   *Table // table being read; nil outside '*table' ... COMMIT
 	strs  map[string]string
 	cache *Cache // nil: no sharing between dumps
+	rules []Rule // slabs, see newRule
+	specs []Spec
+	words []string
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
 	raw    string // the current line as read
@@ -550,8 +543,8 @@ func (p *parser) warn(line int, format string, args ...any) {
 	p.warns = append(p.warns, diag.Warnf(line, format, args...))
 }
 
-// intern returns one shared copy of s per dump, so chain, module and option names repeated on
-// hundreds of thousands of rules do not each keep their own line alive.
+// intern returns one shared copy of a table or chain name per dump (names inside a rule are
+// substrings of its Text, which the rule keeps anyway).
 func (p *parser) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
@@ -793,12 +786,19 @@ func (p *parser) rule(n int, raw string) {
 	if p.split(raw) {
 		p.warn(n, "unterminated quote")
 	}
-	// One exactly-sized copy of the words per rule; Values are sub-slices of it.
-	toks := make([]string, len(p.toks))
-	copy(toks, p.toks)
+	// The words are copied into the dump's word slab; Values are sub-slices of it (capped, so
+	// appending to one cannot overwrite the next rule's words).
+	if len(p.words)+len(p.toks) > cap(p.words) {
+		p.words = make([]string, 0, max(4096, len(p.toks)))
+	}
+	start := len(p.words)
+	p.words = append(p.words, p.toks...)
+	toks := p.words[start:len(p.words):len(p.words)]
 	quoted := p.quoted
 	setCounters := false
-	r := &Rule{Line: n, Spec: &Spec{Text: raw}}
+	r := p.newRule()
+	r.Line, r.Spec = n, p.newSpec()
+	r.Text = raw
 	if raw != "" && raw[0] == '[' {
 		if end := strings.IndexByte(raw, ']'); end > 0 {
 			if _, _, ok := canonicalCounters([]byte(raw[1:end])); ok {
@@ -834,9 +834,13 @@ func (p *parser) rule(n int, raw string) {
 	}
 	r.Spec.Chain = ch.Name
 
+	// Matches: one per option before the target, a "-m module" sharing its first option's.
 	opts := 0
 	for _, w := range toks[i:] {
-		if len(w) > 1 && w[0] == '-' {
+		if w == "-j" || w == "-g" || w == "--jump" || w == "--goto" {
+			break
+		}
+		if len(w) > 1 && w[0] == '-' && w != "-m" && w != "--match" {
 			opts++
 		}
 	}
@@ -866,7 +870,7 @@ func (p *parser) rule(n int, raw string) {
 				i++
 				continue
 			}
-			module = p.intern(toks[i+1])
+			module = toks[i+1]
 			r.Matches = append(r.Matches, Match{Module: module})
 			if !knownModules[module] {
 				p.unparsed(r, "-m "+module)
@@ -884,7 +888,7 @@ func (p *parser) rule(n int, raw string) {
 			if r.Target.Name != "" {
 				p.warn(n, "rule has a second target %q", toks[i+1])
 			}
-			r.Target = Target{Name: p.intern(toks[i+1]), Goto: w == "-g" || w == "--goto"}
+			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
 			if !builtinTargets[r.Target.Name] && p.cur.byName[r.Target.Name] == nil {
 				p.warn(n, "jump to undeclared chain or unknown target %q", r.Target.Name)
 				p.unparsed(r, w+" "+r.Target.Name)
@@ -922,15 +926,15 @@ func (p *parser) rule(n int, raw string) {
 		if j > vs {
 			vals = toks[vs:j:j]
 		}
-		if short, ok := builtinOptions[w]; ok {
+		if short := builtinOption(w); short != "" {
 			r.Matches = append(r.Matches, Match{Option: short, Negated: neg, Values: vals})
 		} else if inTarget {
-			r.Target.Options = append(r.Target.Options, Option{Name: p.intern(w), Values: vals})
+			r.Target.Options = append(r.Target.Options, Option{Name: w, Values: vals})
 			if neg {
 				p.warn(n, "negated target option %s", w)
 			}
 		} else {
-			m := Match{Module: module, Option: p.intern(w), Negated: neg, Values: vals}
+			m := Match{Module: module, Option: w, Negated: neg, Values: vals}
 			if k := len(r.Matches) - 1; k >= 0 && r.Matches[k].Module == module && module != "" && r.Matches[k].Option == "" {
 				r.Matches[k] = m // fill the bare '-m module' entry with its first option
 			} else {
@@ -960,6 +964,51 @@ func (p *parser) rule(n int, raw string) {
 	if p.cache != nil && len(p.warns) == warned && !setCounters && (r.prefixed || raw[0] != '[') {
 		p.cache.store(r.Spec)
 	}
+}
+
+// Rules and Specs are allocated in slabs: a dump holds hundreds of thousands, and one
+// allocation each is most of the parse's cost (the dump keeps them all alive anyway).
+const slab = 512
+
+func (p *parser) newRule() *Rule {
+	if len(p.rules) == cap(p.rules) {
+		p.rules = make([]Rule, 0, slab)
+	}
+	p.rules = p.rules[:len(p.rules)+1]
+	return &p.rules[len(p.rules)-1]
+}
+
+func (p *parser) newSpec() *Spec {
+	if len(p.specs) == cap(p.specs) {
+		p.specs = make([]Spec, 0, slab)
+	}
+	p.specs = p.specs[:len(p.specs)+1]
+	return &p.specs[len(p.specs)-1]
+}
+
+// builtinOption maps the spellings of the builtin match options to the short ones
+// iptables-save prints, so accessors look for one name; "" for any other option. A switch, not
+// a map: it runs for every option of every rule.
+func builtinOption(w string) string {
+	switch w {
+	case "-s", "--source", "--src":
+		return "-s"
+	case "-d", "--destination", "--dst":
+		return "-d"
+	case "-p", "--protocol":
+		return "-p"
+	case "-i", "--in-interface":
+		return "-i"
+	case "-o", "--out-interface":
+		return "-o"
+	case "-f", "--fragment":
+		return "-f"
+	case "-4", "--ipv4":
+		return "-4"
+	case "-6", "--ipv6":
+		return "-6"
+	}
+	return ""
 }
 
 func (p *parser) unparsed(r *Rule, w string) {
