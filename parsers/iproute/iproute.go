@@ -150,12 +150,30 @@ type jobj struct {
 	warn func(diag.Warning)
 }
 
+// plainJSONString decodes a JSON string without escapes or control characters (what ip -j
+// prints) without the reflection of json.Unmarshal; ok is false for anything else.
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(body), true
+}
+
 func (o jobj) has(k string) bool { _, ok := o.m[k]; return ok }
 
 func (o jobj) str(k string) string {
 	raw, ok := o.m[k]
 	if !ok || string(raw) == "null" {
 		return ""
+	}
+	if s, ok := plainJSONString(raw); ok {
+		return s
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
@@ -173,6 +191,9 @@ func (o jobj) num(k string) int64 {
 	raw, ok := o.m[k]
 	if !ok || string(raw) == "null" {
 		return 0
+	}
+	if v, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		return v // a plain integer, the common case, without a JSON decoder
 	}
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err == nil {
