@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"path"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/internal/par"
 	"github.com/netsift/netsift/parsers/diag"
 )
 
@@ -21,27 +19,11 @@ type job struct {
 	run  func()
 }
 
-// runJobs runs the jobs on GOMAXPROCS goroutines, biggest first so that one large file (the
-// pods) does not start last and leave the other cores idle.
+// runJobs runs the jobs on every core, biggest first so that one large file (the pods) does
+// not start last and leave the other cores idle.
 func runJobs(jobs []job) {
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].cost > jobs[j].cost })
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) {
-					return
-				}
-				jobs[i].run()
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(len(jobs), func(i int) { jobs[i].run() })
 }
 
 // warnings collects the input warnings of one job, merged into the model afterwards.

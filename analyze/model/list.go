@@ -2,11 +2,10 @@ package model
 
 import (
 	"bytes"
-	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
+	"github.com/netsift/netsift/internal/par"
 )
 
 // fastConvert is the fast path for one List item in kubectl's YAML style: it appends the
@@ -43,35 +42,23 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 	}
 
 	out := make([]decodedObject, len(items))
-	var next atomic.Int64
 	var failed atomic.Bool
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var text, js []byte
-			for !failed.Load() {
-				i := int(next.Add(1)) - 1
-				if i >= len(items) {
-					return
-				}
-				text = dedentItem(text[:0], lines[items[i].start:items[i].end])
-				if text == nil {
-					failed.Store(true)
-					return
-				}
-				o, buf, itemOK := itemObject(file, text, items[i].start, js[:0])
-				js = buf
-				if !itemOK {
-					failed.Store(true)
-					return
-				}
-				out[i] = decodeObject(o)
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(len(items), func(i int) {
+		if failed.Load() {
+			return
+		}
+		text := dedentItem(nil, lines[items[i].start:items[i].end])
+		if text == nil {
+			failed.Store(true)
+			return
+		}
+		o, _, ok := itemObject(file, text, items[i].start, nil)
+		if !ok {
+			failed.Store(true)
+			return
+		}
+		out[i] = decodeObject(o)
+	})
 	if failed.Load() {
 		return nil, false
 	}

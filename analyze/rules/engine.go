@@ -4,17 +4,15 @@ package rules
 
 import (
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/analyze/trace"
+	"github.com/netsift/netsift/internal/par"
 )
 
 // Input is something a rule needs from the bundle: a kind of cluster object, or a capture that
@@ -195,23 +193,10 @@ func Run(m *model.Model, rules []*Rule, opts Options) (*Result, error) {
 		traces []*trace.Result
 	}
 	results := make([]ran, len(selected))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(selected)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(selected) {
-					return
-				}
-				out, fs, traces := runOne(m, selected[i])
-				results[i] = ran{out, fs, traces}
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(len(selected), func(i int) {
+		out, fs, traces := runOne(m, selected[i])
+		results[i] = ran{out, fs, traces}
+	})
 	res := &Result{}
 	for _, r := range results {
 		res.Outcomes = append(res.Outcomes, r.out)
