@@ -315,9 +315,9 @@ func buildHTMLView(r *Report, traces []Trace) *htmlView {
 		case rules.Error:
 			v.Lacked.Errored = append(v.Lacked.Errored, ho)
 		}
-		for _, n := range o.Notes {
-			v.Lacked.Notes = append(v.Lacked.Notes, htmlFact{Label: visible(o.ID), Value: visible(n)})
-		}
+	}
+	for _, n := range noteLines(r) {
+		v.Lacked.Notes = append(v.Lacked.Notes, htmlFact{Label: visible(n.ID), Value: visible(n.Text)})
 	}
 	for _, c := range r.FailedCommands {
 		hc := htmlCommand{Command: visible(c.Command), Node: visible(c.Node), Path: visible(c.Path), State: fmt.Sprintf("exit %d", c.ExitCode)}

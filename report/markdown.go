@@ -104,15 +104,15 @@ func writeMarkdownLacked(ew *errWriter, r *Report) {
 	ew.printf("\n## What the bundle lacked\n\n")
 	var skipped, errored []rules.Outcome
 	var notes []string
+	for _, n := range noteLines(r) {
+		notes = append(notes, "`"+n.ID+"` "+mdEscape(n.Text))
+	}
 	for _, o := range r.Rules {
 		switch o.Status {
 		case rules.Skipped:
 			skipped = append(skipped, o)
 		case rules.Error:
 			errored = append(errored, o)
-		}
-		for _, n := range o.Notes {
-			notes = append(notes, "`"+o.ID+"` "+mdEscape(n))
 		}
 	}
 	if len(skipped)+len(errored)+len(notes)+len(r.FailedCommands)+len(r.Warnings) == 0 {

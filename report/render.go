@@ -124,8 +124,15 @@ func writeNodes(ew *errWriter, r *Report, p painter) {
 		return
 	}
 	ew.printf("\n%s\n", p.paint(ansiBold, "Nodes:"))
-	rows := make([][]string, len(r.Cluster.Nodes))
-	for i, n := range r.Cluster.Nodes {
+	// A big cluster's bundle captures a few nodes: list those and the nodes not Ready, and
+	// count the rest, rather than print 2,000 rows of dashes.
+	var rows [][]string
+	quiet := 0
+	for _, n := range r.Cluster.Nodes {
+		if len(r.Cluster.Nodes) > maxNodeRows && n.Dataplane == nil && n.Ready == "True" {
+			quiet++
+			continue
+		}
 		rules, routes, drops := "-", "-", "-"
 		if d := n.Dataplane; d != nil {
 			if len(d.Tables) > 0 {
@@ -149,10 +156,17 @@ func writeNodes(ew *errWriter, r *Report, p painter) {
 				drops = "none counted"
 			}
 		}
-		rows[i] = []string{n.Name, n.Ready, orDashText(n.InternalIP), orDashText(n.PodCIDR), rules, routes, drops}
+		rows = append(rows, []string{n.Name, n.Ready, orDashText(n.InternalIP), orDashText(n.PodCIDR), rules, routes, drops})
 	}
 	ew.printf("%s", indentTable([]string{"name", "ready", "internal-ip", "pod-cidr", "iptables rules", "peer routes", "top drop"}, rows))
+	if quiet > 0 {
+		ew.printf("  … and %d more nodes, Ready, without captures in the bundle (JSON and HTML list them all)\n", quiet)
+	}
 }
+
+// maxNodeRows is how many nodes the text report lists one per row before it lists only the
+// captured and not-Ready ones.
+const maxNodeRows = 30
 
 func orDashText(s string) string {
 	if s == "" {
@@ -272,16 +286,10 @@ func writeNotChecked(ew *errWriter, r *Report, p painter) {
 			ew.printf("  %s  skipped: missing %s\n", o.ID, strings.Join(o.Missing, "; "))
 		}
 	}
-	var notes []string
-	for _, o := range r.Rules {
-		for _, n := range o.Notes {
-			notes = append(notes, o.ID+": "+n)
-		}
-	}
-	if len(notes) > 0 {
+	if notes := noteLines(r); len(notes) > 0 {
 		ew.printf("\n%s\n", p.paint(ansiBold, "Partly checked:"))
 		for _, n := range notes {
-			ew.printf("  %s\n", n)
+			ew.printf("  %s: %s\n", n.ID, n.Text)
 		}
 	}
 	if len(r.FailedCommands) > 0 {

@@ -1,0 +1,30 @@
+package report
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/netsift/netsift/analyze/rules"
+)
+
+func TestNoteLinesFoldsNodes(t *testing.T) {
+	r := &Report{Rules: []rules.Outcome{
+		{ID: "a.rule", Notes: []string{
+			"node w-1 not checked: nodes/w-1/sysctl.txt (not in the bundle)",
+			"node w-2 not checked: nodes/w-2/sysctl.txt (not in the bundle)",
+			"node w-3: kubelet clusterDNS not checked",
+			"kube-proxy runs in iptables mode",
+			"node w-9 not checked: nodes/w-9/sysctl.txt (not in the bundle)",
+		}},
+		{ID: "b.rule", Notes: []string{"node w-1 not checked: nodes/w-1/sysctl.txt (not in the bundle)"}},
+	}}
+	want := []noteLine{
+		{"a.rule", "3 nodes (w-1, w-2, w-9) not checked: nodes/<node>/sysctl.txt (not in the bundle)"},
+		{"a.rule", "node w-3: kubelet clusterDNS not checked"},
+		{"a.rule", "kube-proxy runs in iptables mode"},
+		{"b.rule", "node w-1 not checked: nodes/w-1/sysctl.txt (not in the bundle)"},
+	}
+	if got := noteLines(r); !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
