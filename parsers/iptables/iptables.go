@@ -169,6 +169,7 @@ type Spec struct {
 	Unparsed []string
 
 	dnatTo *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
+	jumps  bool      // Target names a chain (not a builtin target): it must be declared
 }
 
 // DNAT is the rule's DNAT '--to-destination' (Target.ToDestination, parsed once per Spec).
@@ -479,11 +480,15 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	if spec == nil {
 		return false
 	}
-	ch := p.cur.byName[spec.Chain]
-	if ch == nil {
-		return false // the slow path warns and declares it
+	// A dump lists a chain's rules together: most rules go to the chain of the rule before.
+	ch := p.last
+	if ch == nil || ch.Name != spec.Chain || p.lastTable != p.cur {
+		if ch = p.cur.byName[spec.Chain]; ch == nil {
+			return false // the slow path warns and declares it
+		}
+		p.last, p.lastTable = ch, p.cur
 	}
-	if t := spec.Target.Name; t != "" && !builtinTargets[t] && p.cur.byName[t] == nil {
+	if spec.jumps && p.cur.byName[spec.Target.Name] == nil {
 		return false
 	}
 	r := p.newRule()
@@ -522,14 +527,16 @@ func canonicalUint(b []byte) (uint64, bool) {
 }
 
 type parser struct {
-	dump  *Dump
-	warns []diag.Warning
-	cur   *Table // table being read; nil outside '*table' ... COMMIT
-	strs  map[string]string
-	cache *Cache // nil: no sharing between dumps
-	rules []Rule // slabs, see newRule
-	specs []Spec
-	words []string
+	dump      *Dump
+	warns     []diag.Warning
+	cur       *Table // table being read; nil outside '*table' ... COMMIT
+	strs      map[string]string
+	cache     *Cache // nil: no sharing between dumps
+	last      *Chain // the chain of the last shared rule, and its table
+	lastTable *Table
+	rules     []Rule // slabs, see newRule
+	specs     []Spec
+	words     []string
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
 	raw    string // the current line as read
@@ -950,6 +957,7 @@ func (p *parser) rule(n int, raw string) {
 	if neg {
 		p.warn(n, "'!' with nothing after it")
 	}
+	r.jumps = r.Target.Name != "" && !builtinTargets[r.Target.Name]
 	if r.Target.Name == "DNAT" {
 		r.dnat = true
 		if nr, ok := r.Target.ToDestination(); ok {
