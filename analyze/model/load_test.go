@@ -96,7 +96,7 @@ func digest(t *testing.T, m *Model) string {
 	}
 	b, err := json.Marshal(struct {
 		Nodes, Pods, Services, Endpoints, Slices, Policies, Events, Others, Warnings any
-		Captures                                                               map[string]*NodeData
+		Captures                                                                     map[string]*NodeData
 	}{m.Nodes, m.Pods, m.Services, m.Endpoints, m.EndpointSlices, m.NetworkPolicies, m.Events, m.Others, m.Warnings, nodes})
 	if err != nil {
 		t.Fatal(err)

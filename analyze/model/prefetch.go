@@ -87,9 +87,11 @@ type prefetch struct {
 	mu     sync.Mutex
 	byData map[*byte]*pending
 
-	// Bytes handed over but not parsed yet. Reading waits while there are more than
-	// maxInflight: decompression outruns parsing, and a claimed dump's bytes are only freed
-	// once it is parsed, so without a bound a 2 GB bundle would sit in memory unparsed.
+	// Bytes of claimed dumps handed over but not parsed yet. Reading waits while there are
+	// more than maxInflight: decompression outruns parsing, and a claimed dump's bytes are only
+	// freed once it is parsed, so without a bound a 2 GB bundle would sit in memory unparsed.
+	// (Other files stay in the bundle after parsing: holding reading back for them saves
+	// nothing and would stall decompression behind a 200 MB pods.yaml.)
 	inflight     int64
 	inflightCond *sync.Cond
 }
@@ -98,10 +100,13 @@ const maxInflight = 256 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {
-	rel  string         // where the file will be in the bundle (guessed from the entry name)
-	cf   *CaptureFormat // nil for a cluster file
-	data []byte         // dropped after parsing when claimed
-	done chan struct{}
+	rel string         // where the file will be in the bundle (guessed from the entry name)
+	cf  *CaptureFormat // nil for a cluster file
+	// claimed: an iptables dump whose bytes are dropped once parsed (the bundle asks it for
+	// lines)
+	claimed bool
+	data    []byte // dropped after parsing when claimed
+	done    chan struct{}
 
 	v     any
 	warns []diag.Warning
@@ -154,35 +159,40 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 	default:
 		return nil
 	}
+	pd.claimed = pd.cf != nil && sharedParsers[pd.cf.Name] != nil
 	p.mu.Lock()
-	for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
-		p.inflightCond.Wait()
+	if pd.claimed {
+		for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
+			p.inflightCond.Wait()
+		}
+		p.inflight += int64(len(data))
 	}
-	p.inflight += int64(len(data))
 	p.byData[unsafe.SliceData(data)] = pd
 	p.mu.Unlock()
 	p.work <- pd
-	if pd.cf != nil && sharedParsers[pd.cf.Name] != nil {
+	if pd.claimed {
 		return (*claimedDump)(pd)
 	}
 	return nil
 }
 
 func (p *prefetch) run(pd *pending) {
-	size := int64(len(pd.data))
-	defer func() {
-		p.mu.Lock()
-		p.inflight -= size
-		p.inflightCond.Broadcast()
-		p.mu.Unlock()
-	}()
+	if pd.claimed {
+		size := int64(len(pd.data))
+		defer func() {
+			p.mu.Lock()
+			p.inflight -= size
+			p.inflightCond.Broadcast()
+			p.mu.Unlock()
+		}()
+	}
 	defer close(pd.done)
 	if pd.cf == nil {
 		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})
 		return
 	}
 	pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
-	if sharedParsers[pd.cf.Name] != nil {
+	if pd.claimed {
 		pd.data = nil // the dump gives the lines back now
 	}
 }
