@@ -52,7 +52,7 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 			failed.Store(true)
 			return
 		}
-		o, _, ok := itemObject(file, text, items[i].start, nil)
+		o, ok := itemObject(file, text, items[i].start)
 		if !ok {
 			failed.Store(true)
 			return
@@ -136,21 +136,21 @@ func dedentItem(dst []byte, lines [][]byte) []byte {
 
 // itemObject turns one de-indented item into its JSON: by the fast path when it can, else by
 // yaml.v3. start places the item in its file (0-based line of its "- ").
-func itemObject(file string, text []byte, start int, js []byte) (rawObject, []byte, bool) {
+func itemObject(file string, text []byte, start int) (rawObject, bool) {
 	if fastConvert != nil {
-		if out, last, ok := fastConvert(js, text); ok {
+		if out, last, ok := fastConvert(nil, text); ok {
 			api, kind := fastyaml.Header(text)
 			return rawObject{APIVersion: api, Kind: kind, JSON: out,
-				Src: Source{File: file, Line: start + 1, EndLine: start + last, Column: 3}}, out, true
+				Src: Source{File: file, Line: start + 1, EndLine: start + last, Column: 3}}, true
 		}
 	}
 	docs, err := decodeDocuments(text)
 	if err != nil || len(docs) != 1 {
-		return rawObject{}, js, false
+		return rawObject{}, false
 	}
 	objs, errs := objectsOf(file, docs[0], start, 2)
 	if len(errs) > 0 || len(objs) != 1 {
-		return rawObject{}, js, false
+		return rawObject{}, false
 	}
-	return objs[0], js, true
+	return objs[0], true
 }
