@@ -89,9 +89,10 @@ var kubeProxyLogErrors = &Rule{
 						}
 						h := hit{ev: []finding.Evidence{f.Evidence(n)}, text: loglines.StripKlog(f.Line(n))}
 						if strings.HasSuffix(strings.TrimSpace(l), "=<") {
-							for n+1 <= f.Lines() && strings.HasPrefix(f.Line(n+1), "\t") {
+							// kubectl logs --timestamps stamps continuation lines too.
+							for n+1 <= f.Lines() && strings.HasPrefix(loglines.StripTimestamp(f.Line(n+1)), "\t") {
 								n++
-								cont := strings.TrimSpace(f.Line(n))
+								cont := strings.TrimSpace(loglines.StripTimestamp(f.Line(n)))
 								if cont == "" || strings.HasPrefix(cont, "Try `") {
 									continue
 								}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -220,6 +221,20 @@ func ParseKlog(text string) (Klog, bool) {
 		Prefix:   strings.TrimSpace(text[:m[0]]),
 		Message:  text[m[1]:],
 	}, true
+}
+
+// StripTimestamp removes the RFC 3339 timestamp and the one space that `kubectl logs
+// --timestamps` puts before every line (continuation lines of a multi-line value included),
+// or returns text unchanged.
+func StripTimestamp(text string) string {
+	sp := strings.IndexByte(text, ' ')
+	if sp < len("2006-01-02T15:04:05Z") || sp > len(time.RFC3339Nano)+2 || text[4] != '-' || text[10] != 'T' {
+		return text
+	}
+	if _, err := time.Parse(time.RFC3339Nano, text[:sp]); err != nil {
+		return text
+	}
+	return text[sp+1:]
 }
 
 // StripKlog returns the message of a klog line, or text unchanged when it has no klog header.

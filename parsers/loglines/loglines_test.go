@@ -118,3 +118,20 @@ func TestGrep(t *testing.T) {
 		t.Errorf("GrepRegexp = %+v", m)
 	}
 }
+
+func TestStripTimestamp(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-11-26T10:10:24.114031Z \tline 33: CHAIN_DEL failed": "\tline 33: CHAIN_DEL failed",
+		"2026-11-26T10:10:24Z  > ipFamily=\"IPv4\"":               " > ipFamily=\"IPv4\"",
+		"2026-11-26T10:10:24.1+02:00 E1126 msg":                   "E1126 msg",
+		"E1126 10:10:24.114031    1537 proxier.go:1406] x":        "E1126 10:10:24.114031    1537 proxier.go:1406] x",
+		"2026-13-26T10:10:24Z not a date":                         "2026-13-26T10:10:24Z not a date",
+		"\tcontinuation":                                          "\tcontinuation",
+		"":                                                        "",
+		"short x":                                                 "short x",
+	} {
+		if got := StripTimestamp(in); got != want {
+			t.Errorf("StripTimestamp(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
