@@ -2,17 +2,16 @@ package model
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/netsift/netsift/analyze/model/internal/yamljson"
 	"github.com/netsift/netsift/parsers/diag"
 )
 
@@ -22,12 +21,6 @@ type rawObject struct {
 	JSON             []byte
 	Src              Source
 }
-
-// decodeLimits guard against YAML bombs (aliases expanding exponentially) and absurd nesting.
-const (
-	maxNodesPerObject = 1_000_000
-	maxDepth          = 500
-)
 
 type decodeError struct {
 	line int
@@ -236,9 +229,9 @@ func toObject(file string, n *yaml.Node, lineOffset, colOffset int) (rawObject, 
 	if n.Kind != yaml.MappingNode {
 		return rawObject{}, &decodeError{line: n.Line + lineOffset, msg: "list item is not an object"}
 	}
-	c := converter{}
+	c := yamljson.Converter{}
 	var buf bytes.Buffer
-	if err := c.write(&buf, n, 0); err != nil {
+	if err := c.Write(&buf, n, 0); err != nil {
 		return rawObject{}, &decodeError{line: n.Line + lineOffset, msg: err.Error()}
 	}
 	return rawObject{
@@ -248,7 +241,7 @@ func toObject(file string, n *yaml.Node, lineOffset, colOffset int) (rawObject, 
 		Src: Source{
 			File:    file,
 			Line:    n.Line + lineOffset,
-			EndLine: c.maxLine + lineOffset,
+			EndLine: c.MaxLine + lineOffset,
 			Column:  n.Column + colOffset,
 		},
 	}, nil
@@ -287,91 +280,4 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// converter writes a YAML node tree as JSON, keeping timestamps as strings (as the API server
-// sends them) and bounding alias expansion and depth.
-type converter struct {
-	nodes   int
-	maxLine int
-}
-
-func (c *converter) write(buf *bytes.Buffer, n *yaml.Node, depth int) error {
-	c.nodes++
-	if c.nodes > maxNodesPerObject {
-		return errors.New("object too large or alias expansion too deep (YAML bomb?)")
-	}
-	if depth > maxDepth {
-		return fmt.Errorf("nesting deeper than %d levels", maxDepth)
-	}
-	if n.Line > c.maxLine {
-		c.maxLine = n.Line
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			buf.WriteString("null")
-			return nil
-		}
-		return c.write(buf, n.Content[0], depth+1)
-	case yaml.AliasNode:
-		return c.write(buf, n.Alias, depth+1)
-	case yaml.MappingNode:
-		buf.WriteByte('{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			k := n.Content[i]
-			if k.Line > c.maxLine {
-				c.maxLine = k.Line
-			}
-			key, _ := json.Marshal(k.Value)
-			buf.Write(key)
-			buf.WriteByte(':')
-			if err := c.write(buf, n.Content[i+1], depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case yaml.SequenceNode:
-		buf.WriteByte('[')
-		for i, it := range n.Content {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := c.write(buf, it, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case yaml.ScalarNode:
-		writeScalar(buf, n)
-	}
-	return nil
-}
-
-func writeScalar(buf *bytes.Buffer, n *yaml.Node) {
-	switch n.ShortTag() {
-	case "!!null":
-		buf.WriteString("null")
-		return
-	case "!!bool":
-		if v, err := strconv.ParseBool(n.Value); err == nil {
-			buf.WriteString(strconv.FormatBool(v))
-			return
-		}
-	case "!!int":
-		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
-			buf.WriteString(strconv.FormatInt(v, 10))
-			return
-		}
-	case "!!float":
-		if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
-			buf.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-			return
-		}
-	}
-	s, _ := json.Marshal(n.Value)
-	buf.Write(s)
 }

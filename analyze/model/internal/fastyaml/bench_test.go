@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/netsift/netsift/analyze/model/internal/yamljson"
 )
 
 func benchPod(b *testing.B) []byte {
@@ -41,9 +43,9 @@ func BenchmarkConvertYAMLv3(b *testing.B) {
 		if err := yaml.Unmarshal(data, &n); err != nil {
 			b.Fatal(err)
 		}
-		var c converter
+		var c yamljson.Converter
 		var buf bytes.Buffer
-		if err := c.write(&buf, n.Content[0], 0); err != nil {
+		if err := c.Write(&buf, n.Content[0], 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,106 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
-	"strconv"
-	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/netsift/netsift/analyze/model/internal/yamljson"
 )
 
-// The full path, as analyze/model/decode.go runs it: yaml.v3 node tree, then converter.write.
-// converter and writeScalar are copied from decode.go; keep them in sync.
-
-const (
-	maxNodesPerObject = 1_000_000
-	refMaxDepth       = 500
-)
-
-type converter struct {
-	nodes   int
-	maxLine int
-}
-
-func (c *converter) write(buf *bytes.Buffer, n *yaml.Node, depth int) error {
-	c.nodes++
-	if c.nodes > maxNodesPerObject {
-		return errors.New("object too large or alias expansion too deep (YAML bomb?)")
-	}
-	if depth > refMaxDepth {
-		return fmt.Errorf("nesting deeper than %d levels", refMaxDepth)
-	}
-	if n.Line > c.maxLine {
-		c.maxLine = n.Line
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			buf.WriteString("null")
-			return nil
-		}
-		return c.write(buf, n.Content[0], depth+1)
-	case yaml.AliasNode:
-		return c.write(buf, n.Alias, depth+1)
-	case yaml.MappingNode:
-		buf.WriteByte('{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			k := n.Content[i]
-			if k.Line > c.maxLine {
-				c.maxLine = k.Line
-			}
-			key, _ := json.Marshal(k.Value)
-			buf.Write(key)
-			buf.WriteByte(':')
-			if err := c.write(buf, n.Content[i+1], depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case yaml.SequenceNode:
-		buf.WriteByte('[')
-		for i, it := range n.Content {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := c.write(buf, it, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case yaml.ScalarNode:
-		writeScalar(buf, n)
-	}
-	return nil
-}
-
-func writeScalar(buf *bytes.Buffer, n *yaml.Node) {
-	switch n.ShortTag() {
-	case "!!null":
-		buf.WriteString("null")
-		return
-	case "!!bool":
-		if v, err := strconv.ParseBool(n.Value); err == nil {
-			buf.WriteString(strconv.FormatBool(v))
-			return
-		}
-	case "!!int":
-		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
-			buf.WriteString(strconv.FormatInt(v, 10))
-			return
-		}
-	case "!!float":
-		if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
-			buf.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-			return
-		}
-	}
-	s, _ := json.Marshal(n.Value)
-	buf.Write(s)
-}
+// The full path, as analyze/model/decode.go runs it: yaml.v3 node tree, then yamljson.
 
 // reference converts data the full way. It fails unless data is one document holding a
 // mapping; it also returns the mapping's apiVersion and kind as scalarField reads them.
@@ -136,12 +44,12 @@ func reference(data []byte) (out []byte, maxLine int, apiVersion, kind string, e
 	if n.Kind != yaml.MappingNode {
 		return nil, 0, "", "", errors.New("not a mapping")
 	}
-	var c converter
+	var c yamljson.Converter
 	var buf bytes.Buffer
-	if err := c.write(&buf, n, 0); err != nil {
+	if err := c.Write(&buf, n, 0); err != nil {
 		return nil, 0, "", "", err
 	}
-	return buf.Bytes(), c.maxLine, scalarField(n, "apiVersion"), scalarField(n, "kind"), nil
+	return buf.Bytes(), c.MaxLine, scalarField(n, "apiVersion"), scalarField(n, "kind"), nil
 }
 
 func scalarField(m *yaml.Node, key string) string {
