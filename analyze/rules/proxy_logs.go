@@ -43,7 +43,9 @@ var kubeProxyLogErrors = &Rule{
 	Doc: "kube-proxy logs why it could not write the Service rules: iptables-restore failures " +
 		"(with the failing line), an IPVS proxier it cannot use, or API errors (list/watch " +
 		"failures, forbidden, connection refused) that keep it from learning Service changes. " +
-		"The last lines are quoted; kubeadm's harmless nodePortAddresses notice is ignored.",
+		"The last lines are quoted; kubeadm's harmless nodePortAddresses notice is ignored, and " +
+		"API errors followed by \"Caches populated\" (a blip, e.g. an API server restart) are " +
+		"noted, not reported.",
 	Check: func(c *Context) {
 		m := c.Model
 		byPod := map[string][]*bundle.File{}
@@ -77,7 +79,19 @@ var kubeProxyLogErrors = &Rule{
 			var hits []hit
 			dataplane := false
 			kinds := map[string]bool{}
+			recovered := 0
 			for _, f := range files {
+				// An API error followed by "Caches populated" was a blip kube-proxy recovered
+				// from (every API server restart makes it log a few watch failures, even
+				// "forbidden" while the new server's authorizer warms up); one after the last
+				// such line is not.
+				lastSynced := 0
+				for n := f.Lines(); n >= 1; n-- {
+					if l := strings.ToLower(f.Line(n)); strings.Contains(l, "caches populated") || strings.Contains(l, "caches are synced") {
+						lastSynced = n
+						break
+					}
+				}
 				for n := 1; n <= f.Lines(); n++ {
 					l := strings.ToLower(f.Line(n))
 					if noise(l) {
@@ -86,6 +100,10 @@ var kubeProxyLogErrors = &Rule{
 					for _, e := range proxyLogErrors {
 						if !strings.Contains(l, e.needle) {
 							continue
+						}
+						if !e.dataplane && n < lastSynced {
+							recovered++
+							break
 						}
 						h := hit{ev: []finding.Evidence{f.Evidence(n)}, text: loglines.StripKlog(f.Line(n))}
 						if strings.HasSuffix(strings.TrimSpace(l), "=<") {
@@ -108,6 +126,9 @@ var kubeProxyLogErrors = &Rule{
 				}
 			}
 			if len(hits) == 0 {
+				if recovered > 0 {
+					c.Note("%s logged %d API error(s) (watch/list failures) and recovered: its informer caches were populated after them", pod, recovered)
+				}
 				continue
 			}
 			subject := finding.Subject{Kind: "Pod", Namespace: "kube-system", Name: pod}
