@@ -69,6 +69,29 @@ func TestListDecodingMatchesYAMLv3(t *testing.T) {
 	}
 }
 
+type stdJSON struct{}
+
+func (stdJSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// Objects are decoded with json-iterator, for speed: the model must be what encoding/json gives.
+func TestFastJSONMatchesEncodingJSON(t *testing.T) {
+	for _, src := range fixtureSources(t) {
+		t.Run(src, func(t *testing.T) {
+			b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
+			if err != nil {
+				t.Skipf("not a bundle: %v", err)
+			}
+			fast := digest(t, Build(b))
+			saved := fastJSON
+			defer func() { fastJSON = saved }()
+			fastJSON = stdJSON{}
+			if std := digest(t, Build(b)); std != fast {
+				t.Fatalf("json-iterator and encoding/json differ:\n iter %s\n std  %s", fast, std)
+			}
+		})
+	}
+}
+
 // fixtureSources lists every bundle of the repository: scenarios, hostile, lab.
 func fixtureSources(t *testing.T) []string {
 	t.Helper()

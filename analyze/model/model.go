@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	jsoniter "github.com/json-iterator/go"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -304,6 +305,16 @@ func (m *Model) readVersion(f *bundle.File) {
 	}
 }
 
+// fastJSON decodes objects into k8s.io/api types about twice as fast as encoding/json, with the
+// same results (json-iterator's configuration compatible with the standard library; it is in
+// the module graph through k8s.io/apimachinery already). Tests check both agree on every
+// object of every fixture.
+var fastJSON unmarshaler = jsoniter.ConfigCompatibleWithStandardLibrary
+
+type unmarshaler interface {
+	Unmarshal(data []byte, v any) error
+}
+
 // decoder decodes one object's JSON into its k8s.io/api type; the returned function appends it
 // to its list in the model. Decoding is the costly half and runs on any goroutine; appending
 // runs in file order.
@@ -313,8 +324,12 @@ type decoder func(o rawObject) (func(m *Model), error)
 func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
 	return func(o rawObject) (func(m *Model), error) {
 		v := new(T)
-		if err := json.Unmarshal(o.JSON, v); err != nil {
-			return nil, err
+		if err := fastJSON.Unmarshal(o.JSON, v); err != nil {
+			// encoding/json decides, and words the error as the warnings always have.
+			v = new(T)
+			if err := json.Unmarshal(o.JSON, v); err != nil {
+				return nil, err
+			}
 		}
 		w := wrap(v, o.Src)
 		return func(m *Model) {
