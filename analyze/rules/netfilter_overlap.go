@@ -106,10 +106,14 @@ var cniCIDROverlap = &Rule{
 			var parts []string
 			var ev []finding.Evidence
 			reported := map[string]bool{}
+			onlyProxy := true // every overlap is with kube-proxy's clusterCIDR alone
 			for _, x := range nets {
 				hit := overlapping(x.p)
 				if len(hit) == 0 || reported[x.p.String()] {
 					continue
+				}
+				for _, h := range hit {
+					onlyProxy = onlyProxy && h.What == "kube-proxy clusterCIDR"
 				}
 				dup := false
 				for _, y := range nets {
@@ -127,11 +131,16 @@ var cniCIDROverlap = &Rule{
 			if len(parts) == 0 {
 				continue
 			}
+			effect := "Packets for those addresses are routed to pods (or to the host) instead of where they belong: node-to-node traffic, the API server or pods breaks for the overlapping part."
+			if onlyProxy {
+				// kube-proxy uses clusterCIDR only to tell pod sources from others.
+				effect = "kube-proxy takes those addresses for pods: it does not masquerade Service traffic from them (its rule `! -s <clusterCIDR> -j KUBE-MARK-MASQ`), so a client on the node network that reaches a Service through a node gets the reply straight from the pod, from an address it did not call, and drops it. If this is also the cluster's pod range, nodes can be given podCIDRs inside the node network."
+			}
 			c.Report(finding.Finding{
 				Subject: nodeSubject(name),
 				Key:     "node-network",
-				Message: fmt.Sprintf("On node %s the pod network overlaps the node network: %s. Packets for those addresses are routed to pods (or to the host) instead of where they belong: node-to-node traffic, the API server or pods breaks for the overlapping part.",
-					name, strings.Join(parts, "; ")),
+				Message: fmt.Sprintf("On node %s the pod network overlaps the node network: %s. %s",
+					name, strings.Join(parts, "; "), effect),
 				Evidence:    dedupeEvidence(ev),
 				Remediation: nfOverlapFix(),
 			})
