@@ -169,10 +169,14 @@ var apiRBACForbidden = &Rule{
 			evidence []finding.Evidence
 			logs     map[string]bool
 			node     string
+			// recovered: every denial was followed by the component's caches filling (an API
+			// server restart: its authorizer denies for a moment after it starts)
+			recovered bool
 		}
 		denials := map[account]*denial{}
 		var order []account
 		for _, l := range allPodLogs(m.Bundle) {
+			synced := lastCacheSync(l.File)
 			for n := 1; n <= l.File.Lines(); n++ {
 				line := l.File.Line(n)
 				if !strings.Contains(line, "forbidden") {
@@ -185,10 +189,11 @@ var apiRBACForbidden = &Rule{
 				a := account{mm[1], mm[2]}
 				d := denials[a]
 				if d == nil {
-					d = &denial{seen: map[permission]bool{}, logs: map[string]bool{}}
+					d = &denial{seen: map[permission]bool{}, logs: map[string]bool{}, recovered: true}
 					denials[a] = d
 					order = append(order, a)
 				}
+				d.recovered = d.recovered && n < synced
 				p := permission{verb: mm[3], resource: mm[4], group: mm[5], namespace: mm[7]}
 				if !d.seen[p] {
 					d.seen[p] = true
@@ -239,6 +244,9 @@ var apiRBACForbidden = &Rule{
 					denied = append(denied, p)
 				}
 				switch {
+				case len(denied) == 0 && d.recovered:
+					c.Note("ServiceAccount %s/%s (used by %s) was denied %s for a moment and recovered (its caches were filled after, and RBAC grants it): an API server restart, not a fault", a.ns, a.sa, strings.Join(pods, ", "), strings.Join(permStrs, "; "))
+					continue
 				case len(denied) == 0:
 					sev = finding.Info
 				case len(bs) == 0:

@@ -85,13 +85,7 @@ var kubeProxyLogErrors = &Rule{
 				// from (every API server restart makes it log a few watch failures, even
 				// "forbidden" while the new server's authorizer warms up); one after the last
 				// such line is not.
-				lastSynced := 0
-				for n := f.Lines(); n >= 1; n-- {
-					if l := strings.ToLower(f.Line(n)); strings.Contains(l, "caches populated") || strings.Contains(l, "caches are synced") {
-						lastSynced = n
-						break
-					}
-				}
+				lastSynced := lastCacheSync(f)
 				for n := 1; n <= f.Lines(); n++ {
 					l := strings.ToLower(f.Line(n))
 					if noise(l) {
@@ -196,4 +190,16 @@ func noise(l string) bool {
 		}
 	}
 	return false
+}
+
+// lastCacheSync is the line of a client-go component's log where its informer caches were last
+// filled ("Caches populated", "Caches are synced"), 0 if none: API errors before it were
+// recovered from.
+func lastCacheSync(f *bundle.File) int {
+	for n := f.Lines(); n >= 1; n-- {
+		if l := strings.ToLower(f.Line(n)); strings.Contains(l, "caches populated") || strings.Contains(l, "caches are synced") {
+			return n
+		}
+	}
+	return 0
 }
