@@ -151,6 +151,29 @@ func (c *Context) NodeEvidence(nd *model.NodeData, capture string, line int) fin
 	return f.Evidence(line)
 }
 
+// maxExcerpt is the longest line quoted as it is: `ip -j` prints a whole capture on one line.
+const maxExcerpt = 300
+
+// readableEvidence is NodeEvidence, except that when the cited line is a whole one-line JSON
+// capture (ip -j …) and the bundle has the text form of the same capture (ip-addr.txt beside
+// ip-addr.json), it quotes the text line that contains needle instead.
+func (c *Context) readableEvidence(nd *model.NodeData, capture string, line int, needle string) finding.Evidence {
+	ev := c.NodeEvidence(nd, capture, line)
+	if len(ev.Excerpt) <= maxExcerpt || needle == "" {
+		return ev
+	}
+	txt := c.Model.Bundle.File("nodes/" + nd.Name + "/" + capture + ".txt")
+	if txt == nil || txt.Path == ev.File {
+		return ev
+	}
+	for n := 1; n <= txt.Lines(); n++ {
+		if strings.Contains(txt.Line(n)+" ", needle+" ") {
+			return txt.Evidence(n)
+		}
+	}
+	return ev
+}
+
 // Options select rules by ID.
 type Options struct {
 	Only []string

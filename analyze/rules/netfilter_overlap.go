@@ -87,7 +87,7 @@ var cniCIDROverlap = &Rule{
 						if nfContainedIn(a.Prefix.Addr(), own) {
 							continue // the node's own pod gateway
 						}
-						nets = append(nets, net{a.Prefix.Masked(), fmt.Sprintf("subnet %s of %s (%s)", a.Prefix.Masked(), iface.Name, a.Prefix), c.NodeEvidence(nd, model.CapAddr, a.Line)})
+						nets = append(nets, net{a.Prefix.Masked(), fmt.Sprintf("subnet %s of %s (%s)", a.Prefix.Masked(), iface.Name, a.Prefix), c.readableEvidence(nd, model.CapAddr, a.Line, inetWord(a.Prefix)+" "+a.Prefix.String())})
 					}
 				}
 			} else if nd.Routes == nil && m.Node(name) == nil {
@@ -272,4 +272,12 @@ kubectl -n kube-system get configmap kube-proxy -o yaml | grep -i clustercidr
 kubectl -n kube-system get pod -l component=kube-apiserver -o yaml | grep service-cluster-ip-range
 # there is no in-place fix: re-plan the pod range (CNI config, kube-controller-manager --cluster-cidr,
 # kube-proxy clusterCIDR) to a block used nowhere on the node network or by Services, then roll the nodes`
+}
+
+// inetWord is how `ip addr` names an address's family.
+func inetWord(p netip.Prefix) string {
+	if p.Addr().Is6() && !p.Addr().Is4In6() {
+		return "inet6"
+	}
+	return "inet"
 }

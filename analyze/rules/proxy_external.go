@@ -102,7 +102,7 @@ var ipvsVIPNotBound = &Rule{
 			}
 			var where string
 			if dev != nil {
-				ev = append([]finding.Evidence{c.NodeEvidence(nd, model.CapAddr, dev.Line)}, ev...)
+				ev = append([]finding.Evidence{c.readableEvidence(nd, model.CapAddr, dev.Line, ": "+kubeIPVSDevice+":")}, ev...)
 				where = fmt.Sprintf("%s on node %s lacks %d ClusterIP(s)", kubeIPVSDevice, nd.Name, len(items))
 			} else {
 				ev = append([]finding.Evidence{{File: nd.Path(model.CapAddr), Excerpt: "no " + kubeIPVSDevice + " device"}}, ev...)
