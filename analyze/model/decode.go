@@ -2,9 +2,7 @@ package model
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -61,21 +59,8 @@ func splitObjects(file string, data []byte) ([]rawObject, []*decodeError) {
 	return recoverObjects(file, data, err)
 }
 
-func decodeDocuments(data []byte) ([]*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var docs []*yaml.Node
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return docs, err
-		}
-		docs = append(docs, &n)
-	}
-}
+// decodeDocuments parses every YAML document of data.
+func decodeDocuments(data []byte) ([]*yaml.Node, error) { return yamljson.Documents(data) }
 
 // recoverObjects re-reads a file that failed to parse: document by document, and inside a
 // document item by item (kubectl prints List items as "- " at column 0).

@@ -49,24 +49,9 @@ func TestLoadMatchesBuild(t *testing.T) {
 // (with their lines) and warnings must be those of yaml.v3 item by item, and of yaml.v3 on
 // the whole file.
 func TestListDecodingMatchesYAMLv3(t *testing.T) {
-	for _, src := range fixtureSources(t) {
-		t.Run(src, func(t *testing.T) {
-			b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
-			if err != nil {
-				t.Skipf("not a bundle: %v", err)
-			}
-			fast := digest(t, Build(b))
-			defer func() { fastConvert, byItem = fastyaml.Convert, true }()
-			fastConvert = nil
-			if slow := digest(t, Build(b)); slow != fast {
-				t.Fatalf("fast path and yaml.v3 item by item differ:\n fast %s\n yaml %s", fast, slow)
-			}
-			byItem = false
-			if whole := digest(t, Build(b)); whole != fast {
-				t.Fatalf("item by item and the whole file differ:\n items %s\n whole %s", fast, whole)
-			}
-		})
-	}
+	defer func() { fastConvert, byItem = fastyaml.Convert, true }()
+	sameModel(t, "yaml.v3 item by item", func() { fastConvert = nil }, func() { fastConvert = fastyaml.Convert })
+	sameModel(t, "yaml.v3 on the whole file", func() { byItem = false }, func() { byItem = true })
 }
 
 type stdJSON struct{}
@@ -75,18 +60,25 @@ func (stdJSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data,
 
 // Objects are decoded with json-iterator, for speed: the model must be what encoding/json gives.
 func TestFastJSONMatchesEncodingJSON(t *testing.T) {
+	saved := fastJSON
+	sameModel(t, "encoding/json", func() { fastJSON = stdJSON{} }, func() { fastJSON = saved })
+}
+
+// sameModel builds every fixture bundle as it is, then with slow set (a reference path turned
+// on), and fails when the two models differ; restore undoes slow.
+func sameModel(t *testing.T, what string, slow, restore func()) {
+	t.Helper()
 	for _, src := range fixtureSources(t) {
-		t.Run(src, func(t *testing.T) {
+		t.Run(what+"/"+src, func(t *testing.T) {
 			b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
 			if err != nil {
 				t.Skipf("not a bundle: %v", err)
 			}
 			fast := digest(t, Build(b))
-			saved := fastJSON
-			defer func() { fastJSON = saved }()
-			fastJSON = stdJSON{}
-			if std := digest(t, Build(b)); std != fast {
-				t.Fatalf("json-iterator and encoding/json differ:\n iter %s\n std  %s", fast, std)
+			slow()
+			defer restore()
+			if ref := digest(t, Build(b)); ref != fast {
+				t.Fatalf("the fast path and %s differ:\n fast %s\n ref  %s", what, fast, ref)
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -18,18 +17,9 @@ import (
 // reference converts data the full way. It fails unless data is one document holding a
 // mapping; it also returns the mapping's apiVersion and kind as scalarField reads them.
 func reference(data []byte) (out []byte, maxLine int, apiVersion, kind string, err error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var docs []*yaml.Node
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, 0, "", "", err
-		}
-		docs = append(docs, &n)
+	docs, err := yamljson.Documents(data)
+	if err != nil {
+		return nil, 0, "", "", err
 	}
 	if len(docs) != 1 {
 		return nil, 0, "", "", fmt.Errorf("%d documents", len(docs))

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -21,6 +22,24 @@ const (
 	MaxNodes = 1_000_000
 	MaxDepth = 500
 )
+
+// Documents parses every YAML document of data, in order; on an error it returns the documents
+// before it.
+func Documents(data []byte) ([]*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*yaml.Node
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return docs, err
+		}
+		docs = append(docs, &n)
+	}
+}
 
 // Converter writes one node tree as JSON; MaxLine is the last line it saw, for where the object ends.
 type Converter struct {
