@@ -27,8 +27,8 @@ type Options struct {
 	// overlap decompression. It may keep data. If it returns a Content, the bundle keeps that
 	// instead of the bytes and asks it for the file's lines.
 	Claim func(name string, data []byte) Content
-	// Progress, when set, is called as bytes are read: compressed bytes of the archive read so
-	// far and its size (0 for a directory).
+	// Progress, when set, is called as a tar-based archive is read: its bytes read so far and
+	// its size. Directories and zip files (read through ReadAt) do not report.
 	Progress func(read, total int64)
 }
 
