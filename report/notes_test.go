@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/analyze/rules"
 )
 
@@ -26,5 +27,26 @@ func TestNoteLinesFoldsNodes(t *testing.T) {
 	}
 	if got := noteLines(r); !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func TestWithBundlePath(t *testing.T) {
+	fs := []finding.Finding{{Remediation: "# follow it\nnetsift trace BUNDLE --from a/b --to svc/x/y:53\nnetsift policy BUNDLE --from 'ns/*'"}}
+	got := withBundlePath(fs, []string{"cases/my bundle.tgz"})
+	want := "# follow it\nnetsift trace 'cases/my bundle.tgz' --from a/b --to svc/x/y:53\nnetsift policy 'cases/my bundle.tgz' --from 'ns/*'"
+	if got[0].Remediation != want {
+		t.Errorf("got %q\nwant %q", got[0].Remediation, want)
+	}
+	if fs[0].Remediation == want {
+		t.Error("the rules' findings were modified")
+	}
+	if got := withBundlePath(fs, []string{"a.tgz", "node.tgz"}); got[0].Remediation != fs[0].Remediation {
+		t.Errorf("two sources: %q", got[0].Remediation)
+	}
+	if s := shellWord("fixtures/demo.tgz"); s != "fixtures/demo.tgz" {
+		t.Errorf("plain path quoted: %s", s)
+	}
+	if s := shellWord("it's"); s != `'it'\''s'` {
+		t.Errorf("quote: %s", s)
 	}
 }

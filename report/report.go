@@ -5,6 +5,7 @@ package report
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -101,6 +102,7 @@ func Build(b *bundle.Bundle, m *model.Model, res *rules.Result, toolVersion stri
 	if r.Findings == nil {
 		r.Findings = []finding.Finding{}
 	}
+	r.Findings = withBundlePath(r.Findings, b.Sources)
 	if mf := b.Manifest; mf != nil {
 		r.Bundle.FormatVersion = mf.FormatVersion
 		r.Bundle.CollectorVersion = mf.CollectorVersion
@@ -218,4 +220,30 @@ func (r *Report) Worst() finding.Severity {
 		return ""
 	}
 	return r.Findings[0].Severity
+}
+
+// withBundlePath puts the bundle's path into the netsift commands rules suggest: a rule knows
+// the model, not the path it was read from, and writes BUNDLE. With several sources (a cluster
+// bundle plus node bundles) the placeholder stays, since those commands take one.
+func withBundlePath(fs []finding.Finding, sources []string) []finding.Finding {
+	if len(sources) != 1 {
+		return fs
+	}
+	arg := shellWord(sources[0])
+	out := make([]finding.Finding, len(fs))
+	for i, f := range fs {
+		for _, cmd := range []string{"netsift trace ", "netsift policy "} {
+			f.Remediation = strings.ReplaceAll(f.Remediation, cmd+"BUNDLE ", cmd+arg+" ")
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// shellWord quotes s for a POSIX shell unless it is made of characters that need none.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:+@,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
