@@ -467,7 +467,7 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	text := b
 	if b[0] == '[' {
 		end := bytes.IndexByte(b, ']')
-		if end < 0 {
+		if end < 0 || end+1 >= len(b) || (b[end+1] != ' ' && b[end+1] != '\t') {
 			return false
 		}
 		var ok bool
@@ -807,7 +807,9 @@ func (p *parser) rule(n int, raw string) {
 	r.Line, r.Spec = n, p.newSpec()
 	r.Text = raw
 	if raw != "" && raw[0] == '[' {
-		if end := strings.IndexByte(raw, ']'); end > 0 {
+		// Only a counters word of its own ("[1:2] -A …", not "[1:2]] -A …") is the prefix
+		// Raw writes back.
+		if end := strings.IndexByte(raw, ']'); end > 0 && end+1 < len(raw) && (raw[end+1] == ' ' || raw[end+1] == '\t') {
 			if _, _, ok := canonicalCounters([]byte(raw[1:end])); ok {
 				r.prefixed, r.Text = true, raw[end+1:]
 			}
