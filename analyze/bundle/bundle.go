@@ -21,11 +21,13 @@ type File struct {
 	// Source is the archive or directory the file came from.
 	Source string
 	// Data is the file's bytes; nil when a parser claimed the file (Options.Claim) and keeps
-	// its text itself: use Line, Lines, Size and Blank, which work either way.
+	// its text itself, or once the file is compacted (Compact: model.Load compacts every file
+	// once the model is built): use Line, Lines, Size and Blank, which work either way.
 	Data    []byte
 	content Content
+	packed  *packed // the compacted text, when Data was compacted
 	size    int
-	blank   bool
+	blank   bool  // when claimed or compacted
 	lines   []int // byte offset of each line start, built on first use
 	once    sync.Once
 }
@@ -38,7 +40,7 @@ func (f *File) Size() int { return f.size }
 
 // Blank reports whether the file holds nothing but white space.
 func (f *File) Blank() bool {
-	if f.content != nil {
+	if f.content != nil || f.packed != nil {
 		return f.blank
 	}
 	return len(bytes.TrimSpace(f.Data)) == 0
@@ -49,6 +51,9 @@ func (f *File) Lines() int {
 	if f.content != nil {
 		return f.content.Lines()
 	}
+	if f.packed != nil {
+		return f.packed.lines
+	}
 	f.indexLines()
 	return len(f.lines)
 }
@@ -58,6 +63,12 @@ func (f *File) Line(n int) string {
 	if f.content != nil {
 		s, _ := f.content.Line(n)
 		return strings.TrimRight(s, "\r\n")
+	}
+	if f.packed != nil {
+		if n < 1 || n > f.packed.lines {
+			return ""
+		}
+		return f.packed.line(n)
 	}
 	f.indexLines()
 	if n < 1 || n > len(f.lines) {

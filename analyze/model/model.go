@@ -207,6 +207,7 @@ func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, e
 	}
 	m := build(b, env)
 	env.pre = nil // the jobs' results are in the model now; let them go
+	b.Compact()   // and the files' bytes are needed only to quote lines now
 	return m, nil
 }
 
