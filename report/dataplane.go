@@ -56,11 +56,11 @@ func dataplaneOf(m *model.Model, name string, podCIDRs map[string]string) *Datap
 		for _, t := range nd.IPTables.Tables {
 			tc := TableCount{Table: t.Name, Chains: len(t.Chains)}
 			for _, c := range t.Chains {
-				tc.Rules += len(c.Rules)
+				tc.Rules += c.Len()
 				if c.Policy == "DROP" && c.Packets > 0 && f != nil {
 					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line), c.Packets})
 				}
-				for _, r := range c.Rules {
+				for _, r := range c.Rules() {
 					if (r.Target.Name == "DROP" || r.Target.Name == "REJECT") && r.Packets > 0 && f != nil {
 						d.Drops = append(d.Drops, Counted{f.Evidence(r.Line), r.Packets})
 					}

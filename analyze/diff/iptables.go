@@ -50,9 +50,9 @@ type meaning struct {
 // to), and for an endpoint chain the DNAT destination. A chain nothing names keeps its name.
 func chainMeanings(t *iptables.Table) map[string]meaning {
 	out := map[string]meaning{}
-	jumpsTo := map[string][]*iptables.Rule{}
+	jumpsTo := map[string][]iptables.Rule{}
 	for _, c := range t.Chains {
-		for _, r := range c.Rules {
+		for _, r := range c.Rules() {
 			if hashedKind(r.Target.Name) != "" {
 				jumpsTo[r.Target.Name] = append(jumpsTo[r.Target.Name], r)
 			}
@@ -64,7 +64,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 			continue
 		}
 		s := ""
-		for _, r := range c.Rules {
+		for _, r := range c.Rules() {
 			if s = serviceIn(r.Comment()); s != "" {
 				break
 			}
@@ -83,7 +83,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 		if svc[c.Name] != "" || hashedKind(c.Name) == "" {
 			continue
 		}
-		for _, r := range c.Rules {
+		for _, r := range c.Rules() {
 			if s := svc[r.Target.Name]; s != "" {
 				svc[c.Name] = s
 				break
@@ -102,7 +102,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 		}
 		m := meaning{text: kind + "(" + s + ")", service: s}
 		if kind == "SEP" {
-			for _, r := range c.Rules {
+			for _, r := range c.Rules() {
 				if r.Target.Name == "DNAT" {
 					if v, ok := r.Target.Option("--to-destination"); ok && len(v) == 1 {
 						m.text = kind + "(" + s + " → " + v[0] + ")"
@@ -119,7 +119,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 // normalizeRule is a rule without its counters and its '-A CHAIN', with every hashed chain name
 // replaced by its meaning: the same rule reads the same in both bundles. It works on the raw
 // text (iptables-save prints single spaces) because it runs for every rule of every node.
-func normalizeRule(r *iptables.Rule, meanings map[string]meaning) string {
+func normalizeRule(r iptables.Rule, meanings map[string]meaning) string {
 	raw := strings.TrimSpace(r.Raw())
 	if strings.HasPrefix(raw, "[") {
 		if i := strings.IndexByte(raw, ']'); i >= 0 {
@@ -169,19 +169,19 @@ func chainName(name string, meanings map[string]meaning) string {
 }
 
 // drops reports whether a rule's target discards packets.
-func drops(r *iptables.Rule) bool {
+func drops(r iptables.Rule) bool {
 	return r.Target.Name == "DROP" || r.Target.Name == "REJECT"
 }
 
 type ruleSet struct {
-	byChain  map[string]map[string][]*iptables.Rule // chain meaning → normalized rule → rules
+	byChain  map[string]map[string][]iptables.Rule // chain meaning → normalized rule → rules
 	service  map[string]string                      // chain meaning → Service port
 	chains   map[string]*iptables.Chain             // chain meaning → chain
 	meanings map[string]meaning
 }
 
 func rulesOf(t *iptables.Table) ruleSet {
-	rs := ruleSet{byChain: map[string]map[string][]*iptables.Rule{}, service: map[string]string{}, chains: map[string]*iptables.Chain{}}
+	rs := ruleSet{byChain: map[string]map[string][]iptables.Rule{}, service: map[string]string{}, chains: map[string]*iptables.Chain{}}
 	if t == nil {
 		return rs
 	}
@@ -191,9 +191,9 @@ func rulesOf(t *iptables.Table) ruleSet {
 		rs.chains[name] = c
 		rs.service[name] = rs.meanings[c.Name].service
 		if rs.byChain[name] == nil {
-			rs.byChain[name] = map[string][]*iptables.Rule{}
+			rs.byChain[name] = map[string][]iptables.Rule{}
 		}
-		for _, r := range c.Rules {
+		for _, r := range c.Rules() {
 			k := normalizeRule(r, rs.meanings)
 			rs.byChain[name][k] = append(rs.byChain[name][k], r)
 		}
@@ -250,7 +250,7 @@ func compareDump(label string, od, nd *iptables.Dump, elapsed float64) []Change 
 			}
 			// A rule that jumps into a Service's chains (KUBE-SERVICES → KUBE-SVC-) is part of
 			// that Service's rules too.
-			serviceOf := func(r *iptables.Rule, rs ruleSet) string {
+			serviceOf := func(r iptables.Rule, rs ruleSet) string {
 				if service != "" {
 					return service
 				}
@@ -275,7 +275,7 @@ func compareDump(label string, od, nd *iptables.Dump, elapsed float64) []Change 
 	return out
 }
 
-func ruleChange(table, subject string, op Op, body string, r *iptables.Rule, service string) Change {
+func ruleChange(table, subject string, op Op, body string, r iptables.Rule, service string) Change {
 	c := Change{Kind: "iptables", Subject: subject, Op: op, Field: "rule", Service: service, Rank: 4}
 	switch {
 	case drops(r):

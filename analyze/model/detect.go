@@ -251,7 +251,7 @@ func (m *Model) ProxyMode() Detection {
 			ipvs++
 		}
 		if nd.IPTables != nil {
-			if t := nd.IPTables.Table("nat"); t != nil && t.Chain("KUBE-SERVICES") != nil && len(t.Chain("KUBE-SERVICES").Rules) > 0 {
+			if t := nd.IPTables.Table("nat"); t != nil && t.Chain("KUBE-SERVICES") != nil && t.Chain("KUBE-SERVICES").Len() > 0 {
 				ipt++
 			}
 		}

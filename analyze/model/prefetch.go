@@ -167,7 +167,11 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 		}
 		p.inflight += int64(len(data))
 	}
-	p.byData[unsafe.SliceData(data)] = pd
+	if !pd.claimed {
+		// A claimed dump is found through its Content. A key into a dump's bytes would keep
+		// them alive after the parse drops them.
+		p.byData[unsafe.SliceData(data)] = pd
+	}
 	p.mu.Unlock()
 	p.work <- pd
 	if pd.claimed {
@@ -203,7 +207,8 @@ func (p *prefetch) finish() {
 	p.wg.Wait()
 }
 
-// lookup finds the job of a file read while prefetching.
+// lookup finds the job of a file read while prefetching, and forgets it: Build asks once per
+// file, and the key would keep the file's bytes alive after Build compacts them.
 func (p *prefetch) lookup(f *bundle.File) *pending {
 	if p == nil {
 		return nil
@@ -216,7 +221,10 @@ func (p *prefetch) lookup(f *bundle.File) *pending {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.byData[unsafe.SliceData(f.Data)]
+	k := unsafe.SliceData(f.Data)
+	pd := p.byData[k]
+	delete(p.byData, k)
+	return pd
 }
 
 // claimedDump is a claimed iptables dump: the bundle's view of its lines.

@@ -95,22 +95,25 @@ func nfKubeRules(d *iptables.Dump) (*iptables.Rule, int) {
 	if d == nil {
 		return nil, 0
 	}
-	var first *iptables.Rule
+	var first iptables.Rule
 	n := 0
 	for _, t := range d.Tables {
 		for _, ch := range t.Chains {
 			if !strings.HasPrefix(ch.Name, "KUBE-") {
 				continue
 			}
-			for _, r := range ch.Rules {
-				if first == nil || r.Line < first.Line {
+			for _, r := range ch.Rules() {
+				if n == 0 || r.Line < first.Line {
 					first = r
 				}
 				n++
 			}
 		}
 	}
-	return first, n
+	if n == 0 {
+		return nil, 0
+	}
+	return &first, n
 }
 
 func nfHasServices(d *iptables.Dump) bool {
@@ -118,7 +121,7 @@ func nfHasServices(d *iptables.Dump) bool {
 		return false
 	}
 	t := d.Table("nat")
-	return t != nil && t.Chain("KUBE-SERVICES") != nil && len(t.Chain("KUBE-SERVICES").Rules) > 0
+	return t != nil && t.Chain("KUBE-SERVICES") != nil && t.Chain("KUBE-SERVICES").Len() > 0
 }
 
 func nfAnyRules(d *iptables.Dump) bool {
@@ -128,7 +131,7 @@ func nfAnyRules(d *iptables.Dump) bool {
 func nfFirstRuleChain(d *iptables.Dump) string {
 	for _, t := range d.Tables {
 		for _, ch := range t.Chains {
-			if len(ch.Rules) > 0 {
+			if ch.Len() > 0 {
 				return t.Name + " " + ch.Name
 			}
 		}
@@ -186,15 +189,15 @@ var iptablesRejectHit = &Rule{
 				continue
 			}
 			type hit struct {
-				r      *iptables.Rule
+				r      iptables.Rule
 				hook   string
 				covers string
 			}
 			var hits []hit
-			seen := map[*iptables.Rule]bool{}
+			seen := map[int]bool{} // by line: a rule reachable from both hooks is reported once
 			for _, hook := range []string{"INPUT", "FORWARD"} {
 				for _, r := range nfReachable(filter, hook) {
-					if seen[r] || (r.Target.Name != "DROP" && r.Target.Name != "REJECT") || nfCNIChain(r.Chain) || nfInvalidOnly(r) {
+					if seen[r.Line] || (r.Target.Name != "DROP" && r.Target.Name != "REJECT") || nfCNIChain(r.Chain) || nfInvalidOnly(r) {
 						continue
 					}
 					covers := ""
@@ -227,7 +230,7 @@ var iptablesRejectHit = &Rule{
 					if r.Packets == 0 && covers == "" {
 						continue
 					}
-					seen[r] = true
+					seen[r.Line] = true
 					hits = append(hits, hit{r, hook, covers})
 				}
 			}
@@ -271,8 +274,8 @@ func nfFirstOr(ps []netip.Prefix, def string) string {
 
 // nfReachable returns the rules of a hook chain and of every user chain reachable from it by
 // jumps, in walk order (each chain once).
-func nfReachable(t *iptables.Table, hook string) []*iptables.Rule {
-	var out []*iptables.Rule
+func nfReachable(t *iptables.Table, hook string) []iptables.Rule {
+	var out []iptables.Rule
 	visited := map[string]bool{}
 	var visit func(name string)
 	visit = func(name string) {
@@ -284,7 +287,7 @@ func nfReachable(t *iptables.Table, hook string) []*iptables.Rule {
 		if ch == nil {
 			return
 		}
-		for _, r := range ch.Rules {
+		for _, r := range ch.Rules() {
 			out = append(out, r)
 			if r.Target.IsChainJump(t) {
 				visit(r.Target.Name)
@@ -296,7 +299,7 @@ func nfReachable(t *iptables.Table, hook string) []*iptables.Rule {
 }
 
 // nfInvalidOnly tells whether a rule drops only conntrack INVALID packets (benign hygiene).
-func nfInvalidOnly(r *iptables.Rule) bool {
+func nfInvalidOnly(r iptables.Rule) bool {
 	st, neg, ok := r.CTStates()
 	return ok && !neg && len(st) == 1 && st[0] == "INVALID"
 }

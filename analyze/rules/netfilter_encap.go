@@ -272,7 +272,7 @@ func nfEncapNode(c *Context, nd *model.NodeData, filter *iptables.Table, e nfEnc
 			}
 		}
 		if b.rule != nil {
-			parts = append(parts, fmt.Sprintf("`%s` (%d packets so far) %s it for packets %s %s", nfRuleText(b.rule), b.rule.Packets, nfVerb(b.rule.Target.Name), dir, who))
+			parts = append(parts, fmt.Sprintf("`%s` (%d packets so far) %s it for packets %s %s", nfRuleText(*b.rule), b.rule.Packets, nfVerb(b.rule.Target.Name), dir, who))
 			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, b.rule.Line))
 		} else {
 			parts = append(parts, fmt.Sprintf("the %s policy DROP (%d packets so far) drops it for packets %s %s: no rule accepts it first", b.chain, b.pol.Packets, dir, who))

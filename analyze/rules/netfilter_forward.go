@@ -192,7 +192,7 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 		fmt.Fprintf(&b, " (it has dropped %d packets since the counters were reset)", fwd.Packets)
 	}
 	if walk.Final != nil {
-		fmt.Fprintf(&b, ", and the rule `%s` drops the packets before anything accepts them", nfRuleText(walk.Final))
+		fmt.Fprintf(&b, ", and the rule `%s` drops the packets before anything accepts them", nfRuleText(*walk.Final))
 	} else {
 		b.WriteString(" and no rule before it accepts new connections")
 	}
@@ -215,7 +215,7 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 	}
 	ev := []finding.Evidence{c.NodeEvidence(nd, capPath, fwd.Line)}
 	if walk.Last != nil && walk.Final == nil {
-		fmt.Fprintf(&b, " The last FORWARD rule before the policy is `%s`.", nfRuleText(walk.Last))
+		fmt.Fprintf(&b, " The last FORWARD rule before the policy is `%s`.", nfRuleText(*walk.Last))
 		ev = append(ev, c.NodeEvidence(nd, capPath, walk.Last.Line))
 	} else if walk.Final != nil {
 		ev = append(ev, c.NodeEvidence(nd, capPath, walk.Final.Line))
@@ -226,7 +226,7 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 		if !nfAcceptChain(ch.Name) || nfHasAccept(ch) {
 			continue
 		}
-		if len(ch.Rules) == 0 {
+		if ch.Len() == 0 {
 			gone = append(gone, ch.Name+" is empty")
 		} else {
 			gone = append(gone, ch.Name+" holds no ACCEPT rule")
@@ -296,7 +296,7 @@ func nfAcceptChain(name string) bool {
 }
 
 func nfHasAccept(ch *iptables.Chain) bool {
-	for _, r := range ch.Rules {
+	for _, r := range ch.Rules() {
 		if r.Target.Name == "ACCEPT" {
 			return true
 		}

@@ -57,7 +57,7 @@ type nfPacket struct {
 
 // nfMaybe is a rule that accepts part of the packet class, or might accept it.
 type nfMaybe struct {
-	Rule *iptables.Rule
+	Rule iptables.Rule
 	Kind nfTri
 	Why  string
 }
@@ -108,7 +108,7 @@ func nfWalkChain(tab *iptables.Table, chain string, pkt nfPacket) (nfVerdict, *n
 }
 
 func (w *nfWalk) chain(c *iptables.Chain, depth int, cond nfTri) nfVerdict {
-	for _, r := range c.Rules {
+	for _, r := range c.Rules() {
 		w.steps++
 		if w.steps > 100000 {
 			return nfFell
@@ -116,7 +116,8 @@ func (w *nfWalk) chain(c *iptables.Chain, depth int, cond nfTri) nfVerdict {
 		res, why, stateOnly := w.match(r)
 		definite := cond == nfYes
 		if definite && depth == 0 {
-			w.Last = r
+			last := r
+			w.Last = &last
 		}
 		if res == nfNo {
 			if stateOnly && definite && r.Target.Name == "ACCEPT" {
@@ -130,13 +131,13 @@ func (w *nfWalk) chain(c *iptables.Chain, depth int, cond nfTri) nfVerdict {
 		switch {
 		case t.Name == "ACCEPT":
 			if full {
-				w.Final = r
+				w.Final = &r
 				return nfAccept
 			}
 			w.Maybe = append(w.Maybe, nfMaybe{Rule: r, Kind: kind, Why: why})
 		case t.Name == "DROP" || t.Name == "REJECT":
 			if full {
-				w.Final = r
+				w.Final = &r
 				return nfDrop
 			}
 		case t.Name == "RETURN":
@@ -156,7 +157,7 @@ func (w *nfWalk) chain(c *iptables.Chain, depth int, cond nfTri) nfVerdict {
 			sub := w.tab.Chain(t.Name)
 			if full {
 				w.Entered = append(w.Entered, sub)
-				if len(sub.Rules) == 0 {
+				if sub.Len() == 0 {
 					w.EmptyJumps = append(w.EmptyJumps, sub)
 				}
 			}
@@ -174,7 +175,7 @@ func (w *nfWalk) chain(c *iptables.Chain, depth int, cond nfTri) nfVerdict {
 
 // match evaluates a rule's matches for the walk's packet. stateOnly is true when the rule fails
 // only on conntrack state or marks, i.e. it would match a later packet of the same flow.
-func (w *nfWalk) match(r *iptables.Rule) (res nfTri, why string, stateOnly bool) {
+func (w *nfWalk) match(r iptables.Rule) (res nfTri, why string, stateOnly bool) {
 	p := w.pkt
 	res = nfYes
 	var whys []string
@@ -386,7 +387,7 @@ func nfPortMatch(val string, port uint16) nfTri {
 }
 
 // nfRuleText is a rule's text without its counters: a stable key and a readable quote.
-func nfRuleText(r *iptables.Rule) string {
+func nfRuleText(r iptables.Rule) string {
 	s := strings.TrimSpace(r.Raw())
 	if strings.HasPrefix(s, "[") {
 		if i := strings.Index(s, "]"); i > 0 {

@@ -220,26 +220,26 @@ type iptIndex struct {
 	services *iptables.Chain
 	// clusterIP is the KUBE-SERVICES rule that sends a ClusterIP:port to its KUBE-SVC-/KUBE-SVL-
 	// chain.
-	clusterIP map[vip]*iptables.Rule
+	clusterIP map[vip]iptables.Rule
 	// noEndpoints is the filter rule that REJECTs a ClusterIP:port kube-proxy believes has no
 	// endpoints ("ns/svc:port has no endpoints").
-	noEndpoints map[vip]*iptables.Rule
+	noEndpoints map[vip]iptables.Rule
 	// noLocalEndpoints are the rules dropping a Service port's external traffic because the
 	// node has no local endpoint (externalTrafficPolicy: Local), keyed by the port's name as in
 	// their comment: filter KUBE-EXTERNAL-SERVICES since kube-proxy 1.25, nat KUBE-XLB- before.
-	noLocalEndpoints map[string][]*iptables.Rule
+	noLocalEndpoints map[string][]iptables.Rule
 }
 
 func indexIPTables(d *iptables.Dump) *iptIndex {
 	if d == nil {
 		return nil
 	}
-	ix := &iptIndex{clusterIP: map[vip]*iptables.Rule{}, noEndpoints: map[vip]*iptables.Rule{}, noLocalEndpoints: map[string][]*iptables.Rule{}}
+	ix := &iptIndex{clusterIP: map[vip]iptables.Rule{}, noEndpoints: map[vip]iptables.Rule{}, noLocalEndpoints: map[string][]iptables.Rule{}}
 	if ix.nat = d.Table("nat"); ix.nat != nil {
 		ix.services = ix.nat.Chain("KUBE-SERVICES")
 	}
 	if ix.services != nil {
-		for _, r := range ix.services.Rules {
+		for _, r := range ix.services.Rules() {
 			t := r.Target.Name
 			if !strings.HasPrefix(t, "KUBE-SVC-") && !strings.HasPrefix(t, "KUBE-SVL-") {
 				continue // masquerade marks, LoadBalancer/external IPs (KUBE-EXT-), nodeports
@@ -251,7 +251,7 @@ func indexIPTables(d *iptables.Dump) *iptIndex {
 			}
 		}
 	}
-	noLocal := func(r *iptables.Rule) {
+	noLocal := func(r iptables.Rule) {
 		if name, ok := strings.CutSuffix(r.Comment(), " has no local endpoints"); ok && (r.Target.Name == "DROP" || r.Target.Name == "KUBE-MARK-DROP") {
 			ix.noLocalEndpoints[name] = append(ix.noLocalEndpoints[name], r)
 		}
@@ -259,7 +259,7 @@ func indexIPTables(d *iptables.Dump) *iptIndex {
 	if ix.nat != nil {
 		for _, ch := range ix.nat.Chains {
 			if strings.HasPrefix(ch.Name, "KUBE-XLB-") {
-				for _, r := range ch.Rules {
+				for _, r := range ch.Rules() {
 					noLocal(r)
 				}
 			}
@@ -267,12 +267,12 @@ func indexIPTables(d *iptables.Dump) *iptIndex {
 	}
 	if f := d.Table("filter"); f != nil {
 		if ch := f.Chain("KUBE-EXTERNAL-SERVICES"); ch != nil {
-			for _, r := range ch.Rules {
+			for _, r := range ch.Rules() {
 				noLocal(r)
 			}
 		}
 		if ch := f.Chain("KUBE-SERVICES"); ch != nil {
-			for _, r := range ch.Rules {
+			for _, r := range ch.Rules() {
 				if r.Target.Name == "REJECT" && strings.HasSuffix(r.Comment(), " has no endpoints") {
 					if k, ok := ruleVIP(r); ok {
 						ix.noEndpoints[k] = r
@@ -285,7 +285,7 @@ func indexIPTables(d *iptables.Dump) *iptIndex {
 }
 
 // ruleVIP reads '-d IP/32 -p proto --dport N' off a rule.
-func ruleVIP(r *iptables.Rule) (vip, bool) {
+func ruleVIP(r iptables.Rule) (vip, bool) {
 	dst, neg, ok := r.Destination()
 	if !ok || neg || dst.Bits() != dst.Addr().BitLen() {
 		return vip{}, false
@@ -305,7 +305,7 @@ func ruleVIP(r *iptables.Rule) (vip, bool) {
 // chain.
 type dnatTarget struct {
 	addr netip.AddrPort
-	rule *iptables.Rule
+	rule iptables.Rule
 }
 
 // targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
@@ -315,7 +315,7 @@ func (ix *iptIndex) targets(chain string) []dnatTarget {
 		return nil
 	}
 	var out []dnatTarget
-	for _, r := range ch.Rules {
+	for _, r := range ch.Rules() {
 		if !strings.HasPrefix(r.Target.Name, "KUBE-SEP-") {
 			continue
 		}
@@ -323,7 +323,7 @@ func (ix *iptIndex) targets(chain string) []dnatTarget {
 		if sep == nil {
 			continue
 		}
-		for _, sr := range sep.Rules {
+		for _, sr := range sep.Rules() {
 			if !sr.IsDNAT() {
 				continue
 			}

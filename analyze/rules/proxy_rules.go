@@ -37,7 +37,7 @@ func dataplanes(c *Context, mode string) []nodeDataplane {
 				c.NodeLacks(nd, model.CapIPTables)
 				continue
 			}
-			if ix.v4.services == nil || len(ix.v4.services.Rules) == 0 {
+			if ix.v4.services == nil || ix.v4.services.Len() == 0 {
 				c.Note("node %s not checked: no KUBE-SERVICES rules in its nat table at all (see kube-proxy.not-running)", nd.Name)
 				continue
 			}
@@ -91,11 +91,11 @@ var kubeProxyRulesMissing = &Rule{
 					if ix == nil {
 						continue // an IPv6 ClusterIP and no ip6tables capture
 					}
-					if ix.clusterIP[sp.vip] != nil {
+					if _, ok := ix.clusterIP[sp.vip]; ok {
 						continue
 					}
 					mi := miss{sp: sp}
-					if r := ix.noEndpoints[sp.vip]; r != nil {
+					if r, ok := ix.noEndpoints[sp.vip]; ok {
 						mi.reject = r.Raw()
 					}
 					perNode[i] = append(perNode[i], mi)
@@ -142,7 +142,7 @@ var kubeProxyRulesMissing = &Rule{
 				ix := dp.ix.v4
 				ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, ix.services.Line))
 				for _, mi := range misses {
-					if r := dp.ix.ipt(mi.sp.vip.addr).noEndpoints[mi.sp.vip]; r != nil {
+					if r, ok := dp.ix.ipt(mi.sp.vip.addr).noEndpoints[mi.sp.vip]; ok {
 						ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, r.Line))
 						break
 					}
@@ -219,8 +219,8 @@ var kubeProxyRulesStale = &Rule{
 					if ix == nil {
 						continue
 					}
-					r := ix.clusterIP[sp.vip]
-					if r == nil {
+					r, ok := ix.clusterIP[sp.vip]
+					if !ok {
 						continue // kube-proxy.rules-missing
 					}
 					anchor = r.Line

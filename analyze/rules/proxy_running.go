@@ -104,7 +104,7 @@ func dataplaneAbsent(c *Context, nd *model.NodeData, ix *nodeIndex, mode string)
 			c.NodeLacks(nd, model.CapIPTables)
 			return nil, nil
 		}
-		if ix.v4.services != nil && len(ix.v4.services.Rules) > 0 {
+		if ix.v4.services != nil && ix.v4.services.Len() > 0 {
 			return nil, nil
 		}
 		why := "its iptables nat table has no KUBE-SERVICES rules"
@@ -124,9 +124,9 @@ func dataplaneAbsent(c *Context, nd *model.NodeData, ix *nodeIndex, mode string)
 			d   *iptables.Dump
 			cap string
 		}{{nd.IPTablesLegacy, model.CapIPTablesLegacy}, {nd.IPTablesNFT, model.CapIPTablesNFT}} {
-			if o := indexIPTables(other.d); o != nil && o.services != nil && len(o.services.Rules) > 0 {
+			if o := indexIPTables(other.d); o != nil && o.services != nil && o.services.Len() > 0 {
 				why += fmt.Sprintf(", but %s has them: kube-proxy writes to the other iptables backend than the node's iptables-save shows (see iptables.backend-mixed)", other.cap)
-				ev = append(ev, c.NodeEvidence(nd, other.cap, o.services.Rules[0].Line))
+				ev = append(ev, c.NodeEvidence(nd, other.cap, o.services.Rule(0).Line))
 				break
 			}
 		}

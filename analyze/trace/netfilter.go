@@ -118,7 +118,7 @@ func (t *tracer) table(x nfx, ch *iptables.Chain, p *path) []*path {
 			if ch.Policy == "DROP" {
 				q.fail(Dropped, Hop{Node: q.node, Stage: stage, Verdict: "drop", Rule: ref,
 					Note: fmt.Sprintf("no rule accepted the packet: chain %s policy DROP", ch.Name)})
-			} else if len(ch.Rules) > 0 && tab.Name == "filter" {
+			} else if ch.Len() > 0 && tab.Name == "filter" {
 				q.add(Hop{Node: q.node, Stage: stage, Verdict: "accept", Rule: ref, Note: "policy " + ch.Policy})
 			}
 		}
@@ -132,8 +132,9 @@ func (t *tracer) table(x nfx, ch *iptables.Chain, p *path) []*path {
 func (t *tracer) walk(x nfx, ch *iptables.Chain, i int, p *path, stack []string) []branch {
 	nd, tab := x.nd, x.tab
 	stage := tab.Name + "/" + stack[0]
-	for ; i < len(ch.Rules); i++ {
-		r := ch.Rules[i]
+	// A walk resumes after a matched rule: RulesFrom decodes the rules before i again, which
+	// costs less than a rule's matching.
+	for i, r := range ch.RulesFrom(i) {
 		if noopTarget[r.Target.Name] {
 			continue // counting/logging rules change nothing, whatever they match
 		}
@@ -172,7 +173,7 @@ var noopTarget = map[string]bool{
 }
 
 // apply runs the target of matched rule r (index i of ch) and continues the walk.
-func (t *tracer) apply(x nfx, ch *iptables.Chain, i int, r *iptables.Rule, p *path, stack []string, branchNote string) []branch {
+func (t *tracer) apply(x nfx, ch *iptables.Chain, i int, r iptables.Rule, p *path, stack []string, branchNote string) []branch {
 	nd, tab := x.nd, x.tab
 	stage := tab.Name + "/" + stack[0]
 	hop := func(verdict, note string) Hop {
@@ -362,7 +363,7 @@ const (
 
 // match evaluates every condition of r. A condition that is false decides (all are ANDed),
 // whatever the others are; otherwise one the engine cannot evaluate makes the rule unknown.
-func (t *tracer) match(nd *model.NodeData, r *iptables.Rule, pk *packet, table string) (tri, string) {
+func (t *tracer) match(nd *model.NodeData, r iptables.Rule, pk *packet, table string) (tri, string) {
 	var unknownWhy, forkWhy string
 	statistic := false
 	for _, m := range r.Matches {
@@ -735,7 +736,7 @@ type nfx struct {
 }
 
 // ruleRef cites an iptables rule.
-func (x nfx) ruleRef(r *iptables.Rule) *RuleRef {
+func (x nfx) ruleRef(r iptables.Rule) *RuleRef {
 	return &RuleRef{File: x.nd.Path(x.cap), Line: r.Line, Text: strings.TrimSpace(r.Raw())}
 }
 

@@ -110,12 +110,14 @@ func (o *analyzeOptions) run(cmd *cobra.Command, s Streams) error {
 		prog.done()
 		return err
 	}
+	writeHeapProfile(s.Err, ".load")
 	prog.setStage("running rules on")
 	res, err := rules.Run(m, rules.All(), rules.Options{Only: o.only, Skip: o.skip})
 	prog.done()
 	if err != nil {
 		return err
 	}
+	writeHeapProfile(s.Err, "")
 	rep := report.Build(m.Bundle, m, res, Version())
 	// --fail-on looks at every finding, whatever --min-severity hides from the report.
 	failed := o.fail != "" && rep.Worst() != "" && rep.Worst().AtLeast(o.fail)

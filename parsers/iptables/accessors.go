@@ -8,7 +8,7 @@ import (
 
 // Find returns the first match with the given module and option ("" module for the builtin
 // options -s -d -p -i -o -f).
-func (r *Rule) Find(module, option string) (Match, bool) {
+func (r Rule) Find(module, option string) (Match, bool) {
 	for _, m := range r.Matches {
 		if m.Module == module && m.Option == option {
 			return m, true
@@ -18,7 +18,7 @@ func (r *Rule) Find(module, option string) (Match, bool) {
 }
 
 // HasModule reports whether the rule loads the match module ('-m name').
-func (r *Rule) HasModule(module string) bool {
+func (r Rule) HasModule(module string) bool {
 	for _, m := range r.Matches {
 		if m.Module == module {
 			return true
@@ -29,12 +29,12 @@ func (r *Rule) HasModule(module string) bool {
 
 // Source is the -s prefix. ok is false when the rule has no -s or its value is not an
 // address or prefix.
-func (r *Rule) Source() (p netip.Prefix, negated, ok bool) { return r.prefix("-s") }
+func (r Rule) Source() (p netip.Prefix, negated, ok bool) { return r.prefix("-s") }
 
 // Destination is the -d prefix; see Source.
-func (r *Rule) Destination() (p netip.Prefix, negated, ok bool) { return r.prefix("-d") }
+func (r Rule) Destination() (p netip.Prefix, negated, ok bool) { return r.prefix("-d") }
 
-func (r *Rule) prefix(opt string) (netip.Prefix, bool, bool) {
+func (r Rule) prefix(opt string) (netip.Prefix, bool, bool) {
 	m, found := r.Find("", opt)
 	if !found || len(m.Values) != 1 {
 		return netip.Prefix{}, false, false
@@ -86,15 +86,15 @@ type prefixError struct{ s string }
 func (e *prefixError) Error() string { return "iptables: bad address/mask " + strconv.Quote(e.s) }
 
 // Protocol is the -p value ("tcp", "udp", "6", ...).
-func (r *Rule) Protocol() (proto string, negated, ok bool) { return r.single("", "-p") }
+func (r Rule) Protocol() (proto string, negated, ok bool) { return r.single("", "-p") }
 
 // InInterface is the -i value (a trailing '+' is a wildcard).
-func (r *Rule) InInterface() (name string, negated, ok bool) { return r.single("", "-i") }
+func (r Rule) InInterface() (name string, negated, ok bool) { return r.single("", "-i") }
 
 // OutInterface is the -o value.
-func (r *Rule) OutInterface() (name string, negated, ok bool) { return r.single("", "-o") }
+func (r Rule) OutInterface() (name string, negated, ok bool) { return r.single("", "-o") }
 
-func (r *Rule) single(module, opt string) (string, bool, bool) {
+func (r Rule) single(module, opt string) (string, bool, bool) {
 	m, found := r.Find(module, opt)
 	if !found || len(m.Values) != 1 {
 		return "", false, false
@@ -103,7 +103,7 @@ func (r *Rule) single(module, opt string) (string, bool, bool) {
 }
 
 // Comment is the text of '-m comment --comment', or "".
-func (r *Rule) Comment() string {
+func (r Rule) Comment() string {
 	for _, m := range r.Matches {
 		if m.Module == "comment" && m.Option == "--comment" && len(m.Values) > 0 {
 			return m.Values[0]
@@ -154,21 +154,21 @@ func parsePort(s string, empty uint16) (uint16, bool) {
 
 // DPorts is the destination-port condition: '--dport' of tcp/udp/sctp, or '--dports' /
 // '--ports' of multiport. ok is false when the rule has none or it does not parse.
-func (r *Rule) DPorts() (ports []PortRange, negated, ok bool) {
+func (r Rule) DPorts() (ports []PortRange, negated, ok bool) {
 	return r.ports("--dport", "--destination-port", "--dports", "--destination-ports")
 }
 
 // SPorts is the source-port condition; see DPorts.
-func (r *Rule) SPorts() (ports []PortRange, negated, ok bool) {
+func (r Rule) SPorts() (ports []PortRange, negated, ok bool) {
 	return r.ports("--sport", "--source-port", "--sports", "--source-ports")
 }
 
 // Ports is multiport's '--ports' (source or destination port).
-func (r *Rule) Ports() (ports []PortRange, negated, ok bool) {
+func (r Rule) Ports() (ports []PortRange, negated, ok bool) {
 	return r.ports("", "", "--ports", "")
 }
 
-func (r *Rule) ports(single, singleLong, multi, multiLong string) ([]PortRange, bool, bool) {
+func (r Rule) ports(single, singleLong, multi, multiLong string) ([]PortRange, bool, bool) {
 	for _, m := range r.Matches {
 		var want bool
 		switch m.Module {
@@ -190,7 +190,7 @@ func (r *Rule) ports(single, singleLong, multi, multiLong string) ([]PortRange, 
 }
 
 // Probability is the '-m statistic --mode random --probability P' value.
-func (r *Rule) Probability() (float64, bool) {
+func (r Rule) Probability() (float64, bool) {
 	if mode, _, _ := r.single("statistic", "--mode"); mode != "random" {
 		return 0, false
 	}
@@ -203,7 +203,7 @@ func (r *Rule) Probability() (float64, bool) {
 }
 
 // Nth is '-m statistic --mode nth --every N --packet P'.
-func (r *Rule) Nth() (every, packet int, ok bool) {
+func (r Rule) Nth() (every, packet int, ok bool) {
 	if mode, _, _ := r.single("statistic", "--mode"); mode != "nth" {
 		return 0, 0, false
 	}
@@ -232,7 +232,7 @@ type SetMatch struct {
 }
 
 // MatchSets lists the rule's ipset conditions in order.
-func (r *Rule) MatchSets() []SetMatch {
+func (r Rule) MatchSets() []SetMatch {
 	var out []SetMatch
 	for _, m := range r.Matches {
 		if m.Module != "set" || (m.Option != "--match-set" && m.Option != "--set") || len(m.Values) < 2 {
@@ -244,7 +244,7 @@ func (r *Rule) MatchSets() []SetMatch {
 }
 
 // Mark is '-m mark --mark value[/mask]'; mask is 0xffffffff when absent.
-func (r *Rule) Mark() (value, mask uint32, negated, ok bool) {
+func (r Rule) Mark() (value, mask uint32, negated, ok bool) {
 	s, neg, found := r.single("mark", "--mark")
 	if !found {
 		return 0, 0, false, false
@@ -272,7 +272,7 @@ func ParseMark(s string) (value, mask uint32, ok bool) {
 }
 
 // CTStates is '-m conntrack --ctstate' or '-m state --state', split on commas.
-func (r *Rule) CTStates() (states []string, negated, ok bool) {
+func (r Rule) CTStates() (states []string, negated, ok bool) {
 	s, neg, found := r.single("conntrack", "--ctstate")
 	if !found {
 		s, neg, found = r.single("state", "--state")
@@ -284,10 +284,10 @@ func (r *Rule) CTStates() (states []string, negated, ok bool) {
 }
 
 // SrcType is '-m addrtype --src-type' (e.g. LOCAL).
-func (r *Rule) SrcType() (typ string, negated, ok bool) { return r.single("addrtype", "--src-type") }
+func (r Rule) SrcType() (typ string, negated, ok bool) { return r.single("addrtype", "--src-type") }
 
 // DstType is '-m addrtype --dst-type'.
-func (r *Rule) DstType() (typ string, negated, ok bool) { return r.single("addrtype", "--dst-type") }
+func (r Rule) DstType() (typ string, negated, ok bool) { return r.single("addrtype", "--dst-type") }
 
 // Option returns the values of the target option name and whether it is present.
 func (t Target) Option(name string) ([]string, bool) {

@@ -40,7 +40,7 @@ func FuzzParse(f *testing.F) {
 				if tab.Chain(c.Name) != c {
 					t.Fatalf("chain %q not found by name", c.Name)
 				}
-				for _, r := range c.Rules {
+				for _, r := range c.Rules() {
 					if r.Line < 1 || r.Line > lines || r.Chain != c.Name {
 						t.Fatalf("bad rule %+v", r)
 					}
@@ -175,7 +175,7 @@ func TestKubeProxyDumpGenerator(t *testing.T) {
 	}
 	n := 0
 	for _, c := range d.Table("nat").Chains {
-		n += len(c.Rules)
+		n += c.Len()
 	}
 	if n < 1300 {
 		t.Fatalf("only %d rules", n)

@@ -6,9 +6,9 @@ package iptables
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,31 +28,33 @@ type Dump struct {
 	// chain declaration lines, and the text of every other line.
 	runs  []lineRun
 	extra map[int]string
+	cols  []byte // every chain's counters and lines (chain.go)
 }
 
 // lineRun is count consecutive lines from start: rules of chain (from its rule first), or
 // declarations of table's chains (from its chain first).
+// (24 bytes: a dump has one per chain.)
 type lineRun struct {
-	start, count, first int
+	start, count, first uint32
+	table               int32 // index in Tables; -1 for rules
 	chain               *Chain
-	table               *Table
 }
 
-func (d *Dump) place(n int, ch *Chain, t *Table) {
+// place records that line n is rule first of ch, or (ch nil) declaration first of the last
+// table.
+func (d *Dump) place(n int, ch *Chain, first int) {
+	table := int32(-1)
+	if ch == nil {
+		table = int32(len(d.Tables) - 1)
+	}
 	if k := len(d.runs) - 1; k >= 0 {
 		r := &d.runs[k]
-		if r.start+r.count == n && r.chain == ch && r.table == t {
+		if int(r.start+r.count) == n && r.chain == ch && r.table == table {
 			r.count++
 			return
 		}
 	}
-	first := 0
-	if ch != nil {
-		first = len(ch.Rules) - 1
-	} else {
-		first = len(t.Chains) - 1
-	}
-	d.runs = append(d.runs, lineRun{start: n, count: 1, first: first, chain: ch, table: t})
+	d.runs = append(d.runs, lineRun{start: uint32(n), count: 1, first: uint32(first), chain: ch, table: table})
 }
 
 // Line gives back line n of the dump as it was read (without its line ending), so the text of
@@ -61,23 +63,30 @@ func (d *Dump) Line(n int) (string, bool) {
 	if s, ok := d.extra[n]; ok {
 		return s, true
 	}
-	i := sort.Search(len(d.runs), func(i int) bool { return d.runs[i].start+d.runs[i].count > n })
-	if i == len(d.runs) || d.runs[i].start > n {
+	if n < 1 || n > math.MaxUint32 {
+		return "", false
+	}
+	i := sort.Search(len(d.runs), func(i int) bool { return int(d.runs[i].start+d.runs[i].count) > n })
+	if i == len(d.runs) || int(d.runs[i].start) > n {
 		return "", false
 	}
 	r := d.runs[i]
-	k := r.first + n - r.start
+	k := int(r.first) + n - int(r.start)
 	if r.chain != nil {
-		return r.chain.Rules[k].Raw(), true
+		if r.chain.cols == nil { // still parsing
+			return "", false
+		}
+		rule := r.chain.Rule(k)
+		return rule.Raw(), true
 	}
-	return declText(r.table.Chains[k]), true
+	return declText(d.Tables[r.table].Chains[k]), true
 }
 
 // LineCount is the number of lines read.
 func (d *Dump) LineCount() int {
 	n := 0
 	if k := len(d.runs) - 1; k >= 0 {
-		n = d.runs[k].start + d.runs[k].count - 1
+		n = int(d.runs[k].start + d.runs[k].count - 1)
 	}
 	for l := range d.extra {
 		n = max(n, l)
@@ -116,24 +125,16 @@ type Table struct {
 	Line      int      `json:"line"`
 	Committed bool     `json:"committed"`
 	Chains    []*Chain `json:"chains"` // declaration order
-	byName    map[string]*Chain
+	byName    map[string]*Chain // while parsing
+	index     *chainIndex       // after: shared by the dumps with the same chains
 }
 
-// Chain is a declared chain (':NAME POLICY [pkts:bytes]') and its rules in order.
-type Chain struct {
-	Name string `json:"name"`
-	// Policy is ACCEPT or DROP for a builtin chain, "" for a user chain (declared with '-').
-	Policy  string `json:"policy,omitempty"`
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
-	Line    int    `json:"line"`
-	// Undeclared marks a chain created because a rule appended to it without a declaration.
-	Undeclared bool    `json:"undeclared,omitempty"`
-	Rules      []*Rule `json:"rules"`
+// chainIndex finds a table's chains by name: the same for every node whose table declares the
+// same chains in the same order.
+type chainIndex struct {
+	names []string
+	pos   map[string]int32
 }
-
-// Builtin reports whether the chain has a policy, i.e. is one of the table's hook chains.
-func (c *Chain) Builtin() bool { return c.Policy != "" }
 
 // Rule is one '-A CHAIN ...' line: where it is and its counters, which are this dump's own,
 // and what it says (Spec), which is shared by every rule with the same text parsed with the same
@@ -147,14 +148,11 @@ type Rule struct {
 	Bytes    uint64
 	// prefixed: the line is "[Packets:Bytes]" + Spec.Text exactly.
 	prefixed bool
-	// dnat copies whether the Spec's target is DNAT, so walkers looking for DNAT rules across
-	// millions of rules need not read each shared Spec (scattered in memory) to skip one.
-	dnat bool
 	*Spec
 }
 
 // IsDNAT reports whether the rule's target is DNAT.
-func (r *Rule) IsDNAT() bool { return r.dnat }
+func (r Rule) IsDNAT() bool { return r.Spec != nil && r.isDNAT }
 
 // Spec is what a rule says, apart from its line and counters.
 type Spec struct {
@@ -170,10 +168,11 @@ type Spec struct {
 
 	dnatTo *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
 	jumps  bool      // Target names a chain (not a builtin target): it must be declared
+	isDNAT bool
 }
 
 // DNAT is the rule's DNAT '--to-destination' (Target.ToDestination, parsed once per Spec).
-func (r *Rule) DNAT() (NATRange, bool) {
+func (r Rule) DNAT() (NATRange, bool) {
 	if r.dnatTo != nil {
 		return *r.dnatTo, true
 	}
@@ -184,7 +183,7 @@ func (r *Rule) DNAT() (NATRange, bool) {
 }
 
 // Raw is the rule's line as in the file, without the line ending.
-func (r *Rule) Raw() string {
+func (r Rule) Raw() string {
 	if !r.prefixed {
 		return r.Text
 	}
@@ -208,12 +207,6 @@ type ruleJSON struct {
 	Matches  []Match  `json:"matches,omitempty"`
 	Target   Target   `json:"target"`
 	Unparsed []string `json:"unparsed,omitempty"`
-}
-
-// MarshalJSON flattens the rule and its Spec.
-func (r *Rule) MarshalJSON() ([]byte, error) {
-	return json.Marshal(ruleJSON{Line: r.Line, Raw: r.Raw(), Chain: r.Chain, Counters: r.Counters,
-		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
 // Match is one match option of a rule. Builtin options (-s -d -p -i -o -f) have Module "".
@@ -266,6 +259,12 @@ func (d *Dump) Backend() string {
 
 // Chain returns the chain with the given name, or nil.
 func (t *Table) Chain(name string) *Chain {
+	if t.index != nil {
+		if i, ok := t.index.pos[name]; ok {
+			return t.Chains[i]
+		}
+		return nil
+	}
 	if t.byName != nil {
 		return t.byName[name]
 	}
@@ -310,14 +309,18 @@ var knownModules = map[string]bool{
 // counters) was seen before is not parsed again and its Spec is not held twice. Safe for
 // concurrent use; the zero value is not usable, call NewCache.
 type Cache struct {
-	mu    sync.RWMutex
-	specs map[string]*Spec
-	names map[string]string
+	mu      sync.RWMutex
+	specs   map[string]*Spec
+	names   map[string]string
+	shapes  map[shapeKey]*chainShape // the last shape of each table's chain
+	indexes map[string]*chainIndex   // the last index of each table
 }
+
+type shapeKey struct{ table, chain string }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{specs: map[string]*Spec{}, names: map[string]string{}}
+	return &Cache{specs: map[string]*Spec{}, names: map[string]string{}, shapes: map[shapeKey]*chainShape{}, indexes: map[string]*chainIndex{}}
 }
 
 func (c *Cache) lookup(key []byte) *Spec {
@@ -361,6 +364,10 @@ func Parse(r io.Reader) (*Dump, []diag.Warning, error) {
 // ParseShared is Parse sharing rule Specs through c (nil: no sharing).
 func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 	p := &parser{dump: &Dump{Tables: []*Table{}}, strs: make(map[string]string), cache: c}
+	if s := scratchPool.Get(); s != nil {
+		sc := s.(*scratch)
+		p.pending, p.pendingChains = sc.pending, sc.chains
+	}
 	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
 	var long []byte // a line longer than the buffer, assembled
@@ -452,10 +459,9 @@ func (p *parser) plainChain(n int, b []byte) bool {
 	} else {
 		name = string(f[0])
 	}
-	c := &Chain{Name: name, Policy: policy, Packets: pk, Bytes: by, Line: n, Rules: []*Rule{}}
-	p.cur.byName[name] = c
-	p.cur.Chains = append(p.cur.Chains, c)
-	p.dump.place(n, nil, p.cur)
+	c := p.newChain(name, policy, n, false)
+	c.Packets, c.Bytes = pk, by
+	p.dump.place(n, nil, len(p.cur.Chains)-1)
 	return true
 }
 
@@ -491,10 +497,7 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	if spec.jumps && p.cur.byName[spec.Target.Name] == nil {
 		return false
 	}
-	r := p.newRule()
-	*r = Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, dnat: spec.Target.Name == "DNAT", Spec: spec}
-	ch.Rules = append(ch.Rules, r)
-	p.dump.place(n, ch, nil)
+	p.addRule(ch, Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, Spec: spec})
 	return true
 }
 
@@ -534,8 +537,12 @@ type parser struct {
 	cache     *Cache // nil: no sharing between dumps
 	last      *Chain // the chain of the last shared rule, and its table
 	lastTable *Table
-	rules     []Rule // slabs, see newRule
-	specs     []Spec
+	specs     []Spec // a slab, see newSpec
+	chains    []Chain
+	shapes    []chainShape
+	// The rules of every chain, written to the dump's column when the dump ends (freeze).
+	pending       []pendingRule
+	pendingChains []pendingChain
 	words     []string
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
@@ -633,6 +640,7 @@ func (p *parser) finish() {
 	if p.cur != nil && !p.cur.Committed {
 		p.warn(p.cur.Line, "table %q has no COMMIT", p.cur.Name)
 	}
+	p.freeze()
 }
 
 func clip(s string) string {
@@ -653,7 +661,7 @@ func (p *parser) chain(n int, s string) {
 		p.warn(n, "chain declaration without a name")
 		return
 	}
-	c := &Chain{Name: p.intern(f[0]), Line: n, Rules: []*Rule{}}
+	c := Chain{chainShape: &chainShape{Name: p.intern(f[0])}, Line: n}
 	if len(f) < 2 {
 		p.warn(n, "chain %q has no policy", c.Name)
 	} else if f[1] != "-" {
@@ -680,10 +688,10 @@ func (p *parser) chain(n int, s string) {
 		}
 		return
 	}
-	p.cur.byName[c.Name] = c
-	p.cur.Chains = append(p.cur.Chains, c)
-	if declText(c) == p.raw {
-		p.dump.place(n, nil, p.cur)
+	nc := p.newChain(c.Name, c.Policy, n, false)
+	nc.Packets, nc.Bytes = c.Packets, c.Bytes
+	if declText(nc) == p.raw {
+		p.dump.place(n, nil, len(p.cur.Chains)-1)
 		p.placed = true
 	}
 }
@@ -803,8 +811,7 @@ func (p *parser) rule(n int, raw string) {
 	toks := p.words[start:len(p.words):len(p.words)]
 	quoted := p.quoted
 	setCounters := false
-	r := p.newRule()
-	r.Line, r.Spec = n, p.newSpec()
+	r := Rule{Line: n, Spec: p.newSpec()}
 	r.Text = raw
 	if raw != "" && raw[0] == '[' {
 		// Only a counters word of its own ("[1:2] -A …", not "[1:2]] -A …") is the prefix
@@ -837,9 +844,7 @@ func (p *parser) rule(n int, raw string) {
 	ch := p.cur.byName[name]
 	if ch == nil {
 		p.warn(n, "rule appends to undeclared chain %q", name)
-		ch = &Chain{Name: p.intern(name), Line: n, Undeclared: true, Rules: []*Rule{}}
-		p.cur.byName[ch.Name] = ch
-		p.cur.Chains = append(p.cur.Chains, ch)
+		ch = p.newChain(p.intern(name), "", n, true)
 	}
 	r.Spec.Chain = ch.Name
 
@@ -863,7 +868,7 @@ func (p *parser) rule(n int, raw string) {
 	for i < len(toks) {
 		w := toks[i]
 		if quoted[i] || !isOption(w) {
-			p.unparsed(r, w)
+			p.unparsed(r.Spec, w)
 			i++
 			continue
 		}
@@ -875,14 +880,14 @@ func (p *parser) rule(n int, raw string) {
 		switch w {
 		case "-m", "--match":
 			if i+1 >= len(toks) || (!quoted[i+1] && isOption(toks[i+1])) {
-				p.unparsed(r, w)
+				p.unparsed(r.Spec, w)
 				i++
 				continue
 			}
 			module = toks[i+1]
 			r.Matches = append(r.Matches, Match{Module: module})
 			if !knownModules[module] {
-				p.unparsed(r, "-m "+module)
+				p.unparsed(r.Spec, "-m "+module)
 			}
 			neg, inTarget = false, false
 			i += 2
@@ -890,7 +895,7 @@ func (p *parser) rule(n int, raw string) {
 		case "-j", "--jump", "-g", "--goto":
 			if i+1 >= len(toks) || (!quoted[i+1] && isOption(toks[i+1])) {
 				p.warn(n, "%s without a target", w)
-				p.unparsed(r, w)
+				p.unparsed(r.Spec, w)
 				i++
 				continue
 			}
@@ -900,7 +905,7 @@ func (p *parser) rule(n int, raw string) {
 			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
 			if !builtinTargets[r.Target.Name] && p.cur.byName[r.Target.Name] == nil {
 				p.warn(n, "jump to undeclared chain or unknown target %q", r.Target.Name)
-				p.unparsed(r, w+" "+r.Target.Name)
+				p.unparsed(r.Spec, w+" "+r.Target.Name)
 			}
 			inTarget, neg = true, false
 			i += 2
@@ -917,7 +922,7 @@ func (p *parser) rule(n int, raw string) {
 				}
 			}
 			p.warn(n, "malformed -c counters")
-			p.unparsed(r, w)
+			p.unparsed(r.Spec, w)
 			i++
 			continue
 		}
@@ -948,7 +953,7 @@ func (p *parser) rule(n int, raw string) {
 				r.Matches[k] = m // fill the bare '-m module' entry with its first option
 			} else {
 				if module == "" {
-					p.unparsed(r, w)
+					p.unparsed(r.Spec, w)
 				}
 				r.Matches = append(r.Matches, m)
 			}
@@ -961,13 +966,12 @@ func (p *parser) rule(n int, raw string) {
 	}
 	r.jumps = r.Target.Name != "" && !builtinTargets[r.Target.Name]
 	if r.Target.Name == "DNAT" {
-		r.dnat = true
+		r.isDNAT = true
 		if nr, ok := r.Target.ToDestination(); ok {
 			r.Spec.dnatTo = &nr
 		}
 	}
-	ch.Rules = append(ch.Rules, r)
-	p.dump.place(n, ch, nil)
+	p.addRule(ch, r)
 	p.placed = true
 	// Share what parsed cleanly; a rule with warnings (their lines would be this dump's) or with
 	// '-c' counters inside its text is parsed again wherever it appears.
@@ -976,16 +980,35 @@ func (p *parser) rule(n int, raw string) {
 	}
 }
 
-// Rules and Specs are allocated in slabs: a dump holds hundreds of thousands, and one
+// Specs and Chains are allocated in slabs: a dump holds hundreds of thousands, and one
 // allocation each is most of the parse's cost (the dump keeps them all alive anyway).
 const slab = 512
 
-func (p *parser) newRule() *Rule {
-	if len(p.rules) == cap(p.rules) {
-		p.rules = make([]Rule, 0, slab)
+// newChain declares a chain in the current table.
+func (p *parser) newChain(name, policy string, line int, undeclared bool) *Chain {
+	if len(p.chains) == cap(p.chains) {
+		p.chains = make([]Chain, 0, slab)
 	}
-	p.rules = p.rules[:len(p.rules)+1]
-	return &p.rules[len(p.rules)-1]
+	if len(p.shapes) == cap(p.shapes) {
+		p.shapes = make([]chainShape, 0, slab)
+	}
+	// Most of these shapes are replaced by the cache's copy at freeze: a slab costs one
+	// allocation for hundreds of them.
+	p.shapes = append(p.shapes, chainShape{Name: name, Policy: policy, Undeclared: undeclared})
+	p.chains = append(p.chains, Chain{chainShape: &p.shapes[len(p.shapes)-1], Line: line, off: uint32(len(p.pendingChains))})
+	c := &p.chains[len(p.chains)-1]
+	p.pendingChains = append(p.pendingChains, pendingChain{c, p.cur.Name, 0})
+	p.cur.byName[name] = c
+	p.cur.Chains = append(p.cur.Chains, c)
+	return c
+}
+
+// addRule appends r to ch (until freeze, to the dump's pending rules).
+func (p *parser) addRule(ch *Chain, r Rule) {
+	pc := &p.pendingChains[ch.off]
+	p.pending = append(p.pending, pendingRule{r, int32(ch.off)})
+	pc.rules++
+	p.dump.place(r.Line, ch, int(pc.rules)-1)
 }
 
 func (p *parser) newSpec() *Spec {
@@ -1021,6 +1044,6 @@ func builtinOption(w string) string {
 	return ""
 }
 
-func (p *parser) unparsed(r *Rule, w string) {
-	r.Unparsed = append(r.Unparsed, w)
+func (p *parser) unparsed(s *Spec, w string) {
+	s.Unparsed = append(s.Unparsed, w)
 }

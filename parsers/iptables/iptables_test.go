@@ -29,11 +29,11 @@ func parse(t *testing.T, s string) (*Dump, []diag.Warning) {
 func one(t *testing.T, rule string) (*Rule, []diag.Warning) {
 	t.Helper()
 	d, w := parse(t, "*filter\n:INPUT ACCEPT [0:0]\n:KUBE-SVC - [0:0]\n"+rule+"\nCOMMIT\n")
-	rs := d.Table("filter").Chain("INPUT").Rules
+	rs := d.Table("filter").Chain("INPUT").RuleList()
 	if len(rs) != 1 {
 		t.Fatalf("got %d rules, want 1 (warnings %v)", len(rs), w)
 	}
-	return rs[0], w
+	return &rs[0], w
 }
 
 func TestGolden(t *testing.T) {
@@ -59,7 +59,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("table %s not committed", tab.Name)
 				}
 				for _, c := range tab.Chains {
-					for _, r := range c.Rules {
+					for _, r := range c.Rules() {
 						if len(r.Unparsed) != 0 {
 							t.Errorf("line %d: unparsed %q", r.Line, r.Unparsed)
 						}
@@ -108,7 +108,7 @@ func TestKubeProxyCapture(t *testing.T) {
 	if kc := nat.Chain("KUBE-MARK-MASQ"); kc.Builtin() || kc.Policy != "" {
 		t.Errorf("user chain has policy %q", kc.Policy)
 	}
-	svc := nat.Chain("KUBE-SVC-TCOU7JCQXEZGVUNU").Rules
+	svc := nat.Chain("KUBE-SVC-TCOU7JCQXEZGVUNU").RuleList()
 	if len(svc) != 4 {
 		t.Fatalf("dns svc rules %d", len(svc))
 	}
@@ -127,25 +127,25 @@ func TestKubeProxyCapture(t *testing.T) {
 	if svc[0].Target.Name != "KUBE-MARK-MASQ" || !svc[0].Target.IsChainJump(nat) {
 		t.Errorf("target %+v", svc[0].Target)
 	}
-	sep := nat.Chain("KUBE-SEP-IT2ZTR26TO4XFPTO").Rules[1]
+	sep := nat.Chain("KUBE-SEP-IT2ZTR26TO4XFPTO").Rule(1)
 	if nr, ok := sep.Target.ToDestination(); !ok || nr.Min != netip.MustParseAddr("192.168.56.10") || nr.MinPort != 6443 {
 		t.Errorf("DNAT %+v %v", nr, ok)
 	}
-	if every, pkt, ok := nat.Chain("KUBE-SVC-JD5MR3NA4I4DYORP").Rules[0].Nth(); !ok || every != 2 || pkt != 0 {
+	if every, pkt, ok := nat.Chain("KUBE-SVC-JD5MR3NA4I4DYORP").Rule(0).Nth(); !ok || every != 2 || pkt != 0 {
 		t.Errorf("nth %d %d %v", every, pkt, ok)
 	}
-	mm := nat.Chain("KUBE-MARK-MASQ").Rules[0]
+	mm := nat.Chain("KUBE-MARK-MASQ").Rule(0)
 	if v, m, ok := mm.Target.MarkOp(); !ok || v != 0x4000 || m != 0x4000 {
 		t.Errorf("MarkOp %x %x %v", v, m, ok)
 	}
-	post := nat.Chain("KUBE-POSTROUTING").Rules
+	post := nat.Chain("KUBE-POSTROUTING").RuleList()
 	if v, m, neg, ok := post[0].Mark(); !ok || !neg || v != 0x4000 || m != 0x4000 {
 		t.Errorf("Mark %x %x %v %v", v, m, neg, ok)
 	}
 	if !post[2].Target.RandomFully() || post[2].Target.Name != "MASQUERADE" {
 		t.Errorf("masquerade %+v", post[2].Target)
 	}
-	svcs := d.Table("filter").Chain("KUBE-SERVICES").Rules
+	svcs := d.Table("filter").Chain("KUBE-SERVICES").RuleList()
 	if c := svcs[1].Comment(); c != `default/web:"metrics" has no endpoints` {
 		t.Errorf("escaped comment %q", c)
 	}
@@ -155,11 +155,11 @@ func TestKubeProxyCapture(t *testing.T) {
 	if pr, _, ok := svcs[2].DPorts(); !ok || !reflect.DeepEqual(pr, []PortRange{{8000, 8010}, {9000, 9000}}) {
 		t.Errorf("multiport %v %v", pr, ok)
 	}
-	fw := d.Table("filter").Chain("KUBE-FIREWALL").Rules[0]
+	fw := d.Table("filter").Chain("KUBE-FIREWALL").Rule(0)
 	if st, neg, ok := fw.CTStates(); !ok || !neg || !reflect.DeepEqual(st, []string{"RELATED", "ESTABLISHED", "DNAT"}) {
 		t.Errorf("ctstate %v %v %v", st, neg, ok)
 	}
-	ext := d.Table("filter").Chain("KUBE-EXTERNAL-SERVICES").Rules[0]
+	ext := d.Table("filter").Chain("KUBE-EXTERNAL-SERVICES").Rule(0)
 	if typ, _, ok := ext.DstType(); !ok || typ != "LOCAL" {
 		t.Errorf("addrtype %q", typ)
 	}
@@ -178,19 +178,19 @@ func TestIPv6Capture(t *testing.T) {
 	}
 	d, _, _ := Parse(bytes.NewReader(b))
 	nat := d.Table("nat")
-	sep := nat.Chain("KUBE-SEP-3Q2EVZ5NWG5B2KMY").Rules[1]
+	sep := nat.Chain("KUBE-SEP-3Q2EVZ5NWG5B2KMY").Rule(1)
 	nr, ok := sep.Target.ToDestination()
 	if !ok || nr.Min != netip.MustParseAddr("fd00:10:244:1::5") || nr.MinPort != 6443 {
 		t.Errorf("v6 DNAT %+v %v", nr, ok)
 	}
-	r := nat.Chain("KUBE-SVC-NPX46M4PTMTKRN6Y").Rules[0]
+	r := nat.Chain("KUBE-SVC-NPX46M4PTMTKRN6Y").Rule(0)
 	if p, neg, ok := r.Source(); !ok || !neg || p != netip.MustParsePrefix("fd00:10:244::/56") {
 		t.Errorf("v6 source %v %v %v", p, neg, ok)
 	}
 	if p, _, ok := r.Destination(); !ok || p != netip.MustParsePrefix("fd00:10:96::1/128") {
 		t.Errorf("v6 dest %v", p)
 	}
-	log := d.Table("filter").Chain("INPUT").Rules[1]
+	log := d.Table("filter").Chain("INPUT").Rule(1)
 	if v, _ := log.Target.Option("--log-prefix"); len(v) != 1 || v[0] != `ssh "new" ` {
 		t.Errorf("log prefix %q", v)
 	}
@@ -209,7 +209,7 @@ func TestLegacyCaptureCounters(t *testing.T) {
 	if d.Backend() != "legacy" {
 		t.Errorf("backend %q", d.Backend())
 	}
-	last := d.Table("nat").Chain("KUBE-SVC-TCOU7JCQXEZGVUNU").Rules[3]
+	last := d.Table("nat").Chain("KUBE-SVC-TCOU7JCQXEZGVUNU").Rule(3)
 	if last.Packets != 3 || last.Bytes != 87 || last.Line != 68 {
 		t.Errorf("counters %d:%d line %d", last.Packets, last.Bytes, last.Line)
 	}
@@ -393,7 +393,7 @@ func TestWarnings(t *testing.T) {
 			n := 0
 			for _, tab := range d.Tables {
 				for _, c := range tab.Chains {
-					n += len(c.Rules)
+					n += c.Len()
 				}
 			}
 			if n != tc.rules {
@@ -420,7 +420,7 @@ func TestCRLFAndCountersAndLegacyWarning(t *testing.T) {
 	if c.Packets != 12 || c.Bytes != 720 || c.Policy != "ACCEPT" {
 		t.Errorf("chain %+v", c)
 	}
-	r := c.Rules[0]
+	r := c.Rule(0)
 	if !r.Counters || r.Packets != 5 || r.Bytes != 300 || r.Line != 5 || strings.ContainsAny(r.Raw(), "\r\n") {
 		t.Errorf("rule %+v", r)
 	}

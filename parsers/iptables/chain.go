@@ -1,0 +1,383 @@
+package iptables
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"iter"
+	"slices"
+	"sync"
+)
+
+// Chain is a declared chain (':NAME POLICY [pkts:bytes]') and its rules in order.
+//
+// Fifty nodes' kube-proxy chains say the same thing and differ only in counters and line
+// numbers, so a chain is stored in two parts: what it says (chainShape: name, policy, the
+// rules' Specs), shared by every dump parsed with the same Cache that has the same chain, and
+// what is this dump's own: its counters and lines, packed as varints in the dump's column
+// (Dump.cols). A rule is rebuilt as a Rule value when it is read (Rules, Rule).
+type Chain struct {
+	*chainShape
+	Packets uint64
+	Bytes   uint64
+	Line    int
+
+	cols *[]byte // the dump's column
+	// off is where the chain's rules start in the column; while parsing, the index of the
+	// chain's pending rules (parser.pending).
+	off  uint32
+	line int32 // the first rule's line
+}
+
+// chainShape is what a chain is apart from its counters and lines.
+type chainShape struct {
+	Name string
+	// Policy is ACCEPT or DROP for a builtin chain, "" for a user chain (declared with '-').
+	Policy string
+	// Undeclared marks a chain created because a rule appended to it without a declaration.
+	Undeclared bool
+	specs      []*Spec
+}
+
+// Builtin reports whether the chain has a policy, i.e. is one of the table's hook chains.
+func (c *Chain) Builtin() bool { return c.Policy != "" }
+
+// Len is the number of rules in the chain.
+func (c *Chain) Len() int { return len(c.specs) }
+
+// Rules yields the chain's rules in order with their index. Each Rule is a value rebuilt from
+// the columns: keep a copy, not a pointer to the loop variable, when it must outlive the loop.
+func (c *Chain) Rules() iter.Seq2[int, Rule] {
+	return func(yield func(int, Rule) bool) {
+		cur := c.cursor()
+		for i, s := range c.specs {
+			if !yield(i, cur.next(s)) {
+				return
+			}
+		}
+	}
+}
+
+// RulesFrom yields the rules from index i on, as Rules does.
+func (c *Chain) RulesFrom(i int) iter.Seq2[int, Rule] {
+	return func(yield func(int, Rule) bool) {
+		cur := c.cursor()
+		for k, s := range c.specs {
+			r := cur.next(s)
+			if k >= i && !yield(k, r) {
+				return
+			}
+		}
+	}
+}
+
+// Rule is the chain's rule i (0-based). It decodes the rules before it: walk a chain with
+// Rules, not with Rule in a loop.
+func (c *Chain) Rule(i int) Rule {
+	if i < 0 || i >= len(c.specs) {
+		panic("iptables: rule index out of range")
+	}
+	cur := c.cursor()
+	for k := 0; k < i; k++ {
+		cur.skip()
+	}
+	return cur.next(c.specs[i])
+}
+
+// RuleList is the chain's rules as a slice (a copy; for tests and small chains).
+func (c *Chain) RuleList() []Rule {
+	out := make([]Rule, 0, len(c.specs))
+	for _, r := range c.Rules() {
+		out = append(out, r)
+	}
+	return out
+}
+
+// chainJSON is a chain as `netsift parse` prints it.
+type chainJSON struct {
+	Name       string `json:"name"`
+	Policy     string `json:"policy,omitempty"`
+	Packets    uint64 `json:"packets"`
+	Bytes      uint64 `json:"bytes"`
+	Line       int    `json:"line"`
+	Undeclared bool   `json:"undeclared,omitempty"`
+	Rules      []Rule `json:"rules"`
+}
+
+// MarshalJSON writes the chain with its rules.
+func (c *Chain) MarshalJSON() ([]byte, error) {
+	return json.Marshal(chainJSON{Name: c.Name, Policy: c.Policy, Packets: c.Packets, Bytes: c.Bytes,
+		Line: c.Line, Undeclared: c.Undeclared, Rules: c.RuleList()})
+}
+
+// MarshalJSON flattens the rule and its Spec (a value receiver, so []Rule marshals too).
+func (r Rule) MarshalJSON() ([]byte, error) {
+	return json.Marshal(ruleJSON{Line: r.Line, Raw: r.Raw(), Chain: r.Chain, Counters: r.Counters,
+		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
+}
+
+// The column of a chain starts with a mode byte, then for each rule: a flags byte (modeMixed
+// only), the line's distance from the rule before (modeLines only; the first rule's from
+// Chain.line), then packets and bytes as uvarints when the rule has counters.
+const (
+	modeLines  = 1 << 0 // the rules' lines do not follow one another
+	modePlain  = 0 << 1 // no rule has counters
+	modePrefix = 1 << 1 // every rule is "[pkts:bytes] " + its Spec's text
+	modeMixed  = 2 << 1 // each rule has a flags byte
+	modeForm   = 3 << 1
+
+	flagCounters = 1 << 0
+	flagPrefixed = 1 << 1
+)
+
+type cursor struct {
+	b    []byte
+	pos  int
+	mode byte
+	line int
+}
+
+func (c *Chain) cursor() cursor {
+	if c.cols == nil { // a chain built by hand, or a parse that failed early
+		return cursor{line: int(c.line) - 1}
+	}
+	b := *c.cols
+	return cursor{b: b, pos: int(c.off) + 1, mode: b[c.off], line: int(c.line) - 1}
+}
+
+func (cur *cursor) uvarint() uint64 {
+	if cur.pos < len(cur.b) && cur.b[cur.pos] < 0x80 {
+		v := uint64(cur.b[cur.pos])
+		cur.pos++
+		return v
+	}
+	v, n := binary.Uvarint(cur.b[cur.pos:])
+	if n <= 0 {
+		panic("iptables: corrupt rule column")
+	}
+	cur.pos += n
+	return v
+}
+
+func (cur *cursor) next(s *Spec) Rule {
+	r := Rule{Spec: s}
+	var flags byte
+	switch cur.mode & modeForm {
+	case modePrefix:
+		flags = flagCounters | flagPrefixed
+	case modeMixed:
+		flags = cur.b[cur.pos]
+		cur.pos++
+	}
+	if cur.mode&modeLines != 0 {
+		cur.line += int(cur.uvarint())
+	} else {
+		cur.line++
+	}
+	r.Line = cur.line
+	if flags&flagCounters != 0 {
+		r.Counters = true
+		r.Packets = cur.uvarint()
+		r.Bytes = cur.uvarint()
+	}
+	r.prefixed = flags&flagPrefixed != 0
+	return r
+}
+
+func (cur *cursor) skip() { cur.next(nil) }
+
+// pendingRule is a rule read but not yet written to its chain's column.
+type pendingRule struct {
+	Rule
+	chain int32 // index in parser.pendingChains
+}
+
+// freeze writes every chain's pending rules to the dump's column, and shares each chain's
+// shape and each table's name index through the cache when another dump had the same.
+func (p *parser) freeze() {
+	d := p.dump
+	chains := p.pendingChains
+	// Group the rules by chain, keeping file order within a chain (a counting sort: most
+	// chains' rules are already together).
+	start := make([]int32, len(chains)+1)
+	for i := range p.pending {
+		start[p.pending[i].chain+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	sorted := p.pending
+	if !slices.IsSortedFunc(p.pending, func(a, b pendingRule) int { return int(a.chain - b.chain) }) {
+		sorted = make([]pendingRule, len(p.pending))
+		next := slices.Clone(start[:len(chains)])
+		for _, r := range p.pending {
+			sorted[next[r.chain]] = r
+			next[r.chain]++
+		}
+	}
+	size := len(chains)
+	for i := range sorted {
+		size += 3
+		if sorted[i].Counters {
+			size += 6
+		}
+	}
+	cols := make([]byte, 0, size)
+	for i, pc := range chains {
+		rules := sorted[start[i]:start[i+1]]
+		pc.c.off = uint32(len(cols))
+		cols = appendColumn(cols, rules, pc.c)
+		p.shareShape(pc, rules)
+	}
+	d.cols = slices.Clip(cols)
+	for _, pc := range chains {
+		pc.c.cols = &d.cols
+	}
+	for _, t := range d.Tables {
+		p.shareIndex(t)
+	}
+	// The next dump reuses the buffers: a dump's pending rules are tens of megabytes that
+	// would otherwise be garbage the collector must first find.
+	clear(p.pending)
+	clear(p.pendingChains)
+	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0]})
+	p.pending, p.pendingChains = nil, nil
+}
+
+type scratch struct {
+	pending []pendingRule
+	chains  []pendingChain
+}
+
+var scratchPool sync.Pool
+
+func appendColumn(b []byte, rules []pendingRule, c *Chain) []byte {
+	var mode byte
+	form := -1
+	for i := range rules {
+		r := &rules[i].Rule
+		f := modeMixed
+		switch {
+		case r.Counters && r.prefixed:
+			f = modePrefix
+		case !r.Counters && !r.prefixed:
+			f = modePlain
+		}
+		if form == -1 {
+			form = f
+		} else if form != f {
+			form = modeMixed
+		}
+		if i > 0 && r.Line != rules[i-1].Line+1 {
+			mode |= modeLines
+		}
+	}
+	if form > 0 {
+		mode |= byte(form)
+	}
+	if len(rules) > 0 {
+		c.line = int32(rules[0].Line)
+	}
+	b = append(b, mode)
+	prev := int(c.line) - 1
+	for i := range rules {
+		r := &rules[i].Rule
+		if mode&modeForm == modeMixed {
+			var fl byte
+			if r.Counters {
+				fl |= flagCounters
+			}
+			if r.prefixed {
+				fl |= flagPrefixed
+			}
+			b = append(b, fl)
+		}
+		if mode&modeLines != 0 {
+			b = binary.AppendUvarint(b, uint64(r.Line-prev))
+		}
+		prev = r.Line
+		if r.Counters {
+			b = binary.AppendUvarint(b, r.Packets)
+			b = binary.AppendUvarint(b, r.Bytes)
+		}
+	}
+	return b
+}
+
+// pendingChain is a chain declared in this dump, with its table and its number of rules so far.
+type pendingChain struct {
+	c     *Chain
+	table string
+	rules int32
+}
+
+// shareShape gives c's shape, with the specs of its rules: the cache's copy when the last dump
+// with this chain had the same one (same Spec pointers: the cache shares those too).
+func (p *parser) shareShape(pc pendingChain, rules []pendingRule) {
+	c := pc.c
+	if p.cache != nil {
+		key := shapeKey{pc.table, c.Name}
+		p.cache.mu.RLock()
+		last := p.cache.shapes[key]
+		p.cache.mu.RUnlock()
+		if last != nil && last.Policy == c.Policy && last.Undeclared == c.Undeclared && sameSpecs(last.specs, rules) {
+			c.chainShape = last
+			return
+		}
+		defer func() {
+			p.cache.mu.Lock()
+			p.cache.shapes[key] = c.chainShape
+			p.cache.mu.Unlock()
+		}()
+	}
+	specs := make([]*Spec, len(rules))
+	for i := range rules {
+		specs[i] = rules[i].Spec
+	}
+	c.specs = specs
+}
+
+func sameSpecs(specs []*Spec, rules []pendingRule) bool {
+	if len(specs) != len(rules) {
+		return false
+	}
+	for i, s := range specs {
+		if rules[i].Spec != s {
+			return false
+		}
+	}
+	return true
+}
+
+// shareIndex replaces the table's own name map by an index of its chains, the cache's copy when
+// the last dump with this table declared the same chains in the same order.
+func (p *parser) shareIndex(t *Table) {
+	if p.cache != nil {
+		p.cache.mu.RLock()
+		last := p.cache.indexes[t.Name]
+		p.cache.mu.RUnlock()
+		if last != nil && len(last.names) == len(t.Chains) {
+			same := true
+			for i, c := range t.Chains {
+				if last.names[i] != c.Name {
+					same = false
+					break
+				}
+			}
+			if same {
+				t.index, t.byName = last, nil
+				return
+			}
+		}
+	}
+	ix := &chainIndex{names: make([]string, len(t.Chains)), pos: make(map[string]int32, len(t.Chains))}
+	for i, c := range t.Chains {
+		ix.names[i] = c.Name
+		ix.pos[c.Name] = int32(i)
+	}
+	t.index, t.byName = ix, nil
+	if p.cache != nil {
+		p.cache.mu.Lock()
+		p.cache.indexes[t.Name] = ix
+		p.cache.mu.Unlock()
+	}
+}
