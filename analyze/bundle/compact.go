@@ -218,3 +218,18 @@ func (p *packed) unpack(i int) *unpacked {
 	p.mu.Unlock()
 	return u
 }
+
+// Pack is the compressed copy of data that File.Compact keeps, as a Content: what a parser that
+// claimed a file (Options.Claim) can hand lines from once it no longer needs the bytes.
+func Pack(data []byte) Content { return packedContent{pack(data)} }
+
+type packedContent struct{ p *packed }
+
+func (c packedContent) Line(n int) (string, bool) {
+	if n < 1 || n > c.p.lines {
+		return "", false
+	}
+	return c.p.line(n), true
+}
+
+func (c packedContent) Lines() int { return c.p.lines }

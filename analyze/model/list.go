@@ -16,8 +16,9 @@ var fastConvert = fastyaml.Convert
 // byItem can be turned off by tests, to compare with the whole-file decoder.
 var byItem = true
 
-// itemSpan is one List item: lines [start, end) of the file, 0-based.
-type itemSpan struct{ start, end int }
+// itemSpan is one List item: it starts on line start of the file (0-based) and is bytes
+// [from, to) (without its last line's "\n").
+type itemSpan struct{ start, from, to int }
 
 // decodeList decodes a file shaped as kubectl prints a List ("items:" then one "- " block per
 // object at column 0) item by item on every core. ok is false for any other shape, or when an
@@ -27,8 +28,7 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 	if !byItem {
 		return nil, false
 	}
-	lines := splitLines(data)
-	items, outside, ok := listItems(lines)
+	items, outside, ok := listItems(data)
 	if !ok || len(items) == 0 {
 		return nil, false
 	}
@@ -47,7 +47,7 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 		if failed.Load() {
 			return
 		}
-		text := dedentItem(nil, lines[items[i].start:items[i].end])
+		text := dedentItem(make([]byte, 0, items[i].to-items[i].from+1), data[items[i].from:items[i].to])
 		if text == nil {
 			failed.Store(true)
 			return
@@ -65,35 +65,27 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 	return out, true
 }
 
-// splitLines cuts data into lines without their "\n".
-func splitLines(data []byte) [][]byte {
-	lines := make([][]byte, 0, bytes.Count(data, []byte("\n"))+1)
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			lines = append(lines, data)
-			break
-		}
-		lines = append(lines, data[:i])
-		data = data[i+1:]
-	}
-	return lines
-}
-
 // listItems finds the items of a kubectl List, and the lines outside them (the List's keys,
-// "items:" left out).
-func listItems(lines [][]byte) (items []itemSpan, outside [][]byte, ok bool) {
+// "items:" left out). It walks the lines without keeping them: a 200 MB pods.yaml has millions.
+func listItems(data []byte) (items []itemSpan, outside [][]byte, ok bool) {
 	in := false
-	for i, l := range lines {
+	// end closes the last item before the line starting at byte off.
+	end := func(off int) { items[len(items)-1].to = off - 1 }
+	for i, off := 0, 0; off < len(data); i++ {
+		next := len(data)
+		l := data[off:]
+		if j := bytes.IndexByte(l, '\n'); j >= 0 {
+			l, next = l[:j], off+j+1
+		}
 		l = bytes.TrimSuffix(l, []byte("\r"))
 		switch {
 		case !in && string(l) == "items:":
 			in = true
 		case in && len(l) >= 2 && l[0] == '-' && l[1] == ' ':
-			if k := len(items) - 1; k >= 0 {
-				items[k].end = i
+			if len(items) > 0 {
+				end(off)
 			}
-			items = append(items, itemSpan{start: i, end: len(lines)})
+			items = append(items, itemSpan{start: i, from: off, to: -1})
 		case in && (len(l) == 0 || l[0] == ' '):
 			if len(items) == 0 {
 				return nil, nil, false
@@ -102,19 +94,33 @@ func listItems(lines [][]byte) (items []itemSpan, outside [][]byte, ok bool) {
 			return nil, nil, false // a comment, document marker or tab: not kubectl's output
 		default:
 			if in && len(items) > 0 {
-				items[len(items)-1].end = i
+				end(off)
 			}
 			in = false
 			outside = append(outside, l)
+		}
+		off = next
+	}
+	if k := len(items) - 1; k >= 0 && items[k].to < 0 {
+		items[k].to = len(data)
+		if bytes.HasSuffix(data, []byte("\n")) {
+			items[k].to--
 		}
 	}
 	return items, outside, true
 }
 
-// dedentItem writes an item as a mapping of its own: "- " and the two columns of every
-// following line removed. nil when a line is not indented by two.
-func dedentItem(dst []byte, lines [][]byte) []byte {
-	for j, l := range lines {
+// dedentItem writes an item (its lines, "\n"-separated) as a mapping of its own: "- " and the
+// two columns of every following line removed. nil when a line is not indented by two.
+func dedentItem(dst []byte, text []byte) []byte {
+	// The lines are text's "\n"-separated pieces, an empty last one included.
+	for j, more := 0, true; more; j++ {
+		l := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			l, text = text[:i], text[i+1:]
+		} else {
+			more = false
+		}
 		switch {
 		case j == 0:
 			l = l[2:]

@@ -72,9 +72,16 @@ func (env *parseEnv) parse(cf *CaptureFormat, data []byte) (any, []diag.Warning,
 
 // decodeCluster decodes one cluster file, or takes the result of its prefetch.
 func (env *parseEnv) decodeCluster(f *bundle.File) fileResult {
-	if pd := env.pre.lookup(f); pd != nil && pd.cf == nil && pd.rel == f.Path {
+	pd := env.pre.lookup(f)
+	if pd != nil && pd.cf == nil && pd.rel == f.Path {
 		<-pd.done
 		return pd.file
+	}
+	if pd != nil && pd.packs {
+		// Claimed under a path that turned out wrong: its objects name the wrong file. Decode
+		// again from its lines (rare: a bundle with files on both sides of its root).
+		<-pd.done
+		return decodeFile(&bundle.File{Path: f.Path, Data: linesText(pd.packed)})
 	}
 	return decodeFile(f)
 }
@@ -96,7 +103,7 @@ type prefetch struct {
 	inflightCond *sync.Cond
 }
 
-const maxInflight = 256 << 20
+const maxInflight = 128 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {
@@ -112,7 +119,14 @@ type pending struct {
 	warns []diag.Warning
 	err   error
 	file  fileResult
+	// packs: a big cluster file, claimed to be packed once decoded (then packed holds it).
+	packs  bool
+	packed bundle.Content
 }
+
+// packMin is the size from which a cluster file is packed as soon as it is decoded (tests
+// lower it: the fixtures' files are small).
+var packMin = 1 << 20
 
 func newPrefetch(env *parseEnv) *prefetch {
 	p := &prefetch{env: env, work: make(chan *pending, 1024), byData: map[*byte]*pending{}}
@@ -160,6 +174,9 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 		return nil
 	}
 	pd.claimed = pd.cf != nil && sharedParsers[pd.cf.Name] != nil
+	// A big cluster file (pods.yaml: a tenth of a big bundle) is claimed too: once decoded, its
+	// bytes are packed (bundle.Pack) instead of waiting for the end of the load to be.
+	pd.packs = pd.cf == nil && len(data) >= packMin && path.Base(rel) != "version.json"
 	p.mu.Lock()
 	if pd.claimed {
 		for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
@@ -167,15 +184,18 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 		}
 		p.inflight += int64(len(data))
 	}
-	if !pd.claimed {
-		// A claimed dump is found through its Content. A key into a dump's bytes would keep
-		// them alive after the parse drops them.
+	if !pd.claimed && !pd.packs {
+		// A claimed file is found through its Content. A key into its bytes would keep them
+		// alive after the parse drops them.
 		p.byData[unsafe.SliceData(data)] = pd
 	}
 	p.mu.Unlock()
 	p.work <- pd
-	if pd.claimed {
+	switch {
+	case pd.claimed:
 		return (*claimedDump)(pd)
+	case pd.packs:
+		return (*claimedFile)(pd)
 	}
 	return nil
 }
@@ -193,6 +213,10 @@ func (p *prefetch) run(pd *pending) {
 	defer close(pd.done)
 	if pd.cf == nil {
 		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})
+		if pd.packs {
+			pd.packed = bundle.Pack(pd.data)
+			pd.data = nil
+		}
 		return
 	}
 	pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
@@ -213,7 +237,10 @@ func (p *prefetch) lookup(f *bundle.File) *pending {
 	if p == nil {
 		return nil
 	}
-	if c, ok := f.Claimed().(*claimedDump); ok {
+	switch c := f.Claimed().(type) {
+	case *claimedDump:
+		return (*pending)(c)
+	case *claimedFile:
 		return (*pending)(c)
 	}
 	if len(f.Data) == 0 {
@@ -248,4 +275,28 @@ func (c *claimedDump) Lines() int {
 		return d.LineCount()
 	}
 	return 0
+}
+
+// claimedFile is a big cluster file claimed to be packed once decoded: the bundle's view of
+// its lines.
+type claimedFile pending
+
+func (c *claimedFile) Line(n int) (string, bool) {
+	<-c.done
+	return c.packed.Line(n)
+}
+
+func (c *claimedFile) Lines() int {
+	<-c.done
+	return c.packed.Lines()
+}
+
+// linesText joins a Content's lines back into a file's text.
+func linesText(c bundle.Content) []byte {
+	var b []byte
+	for i := 1; i <= c.Lines(); i++ {
+		l, _ := c.Line(i)
+		b = append(append(b, l...), '\n')
+	}
+	return b
 }

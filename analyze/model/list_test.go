@@ -1,0 +1,64 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// decodeList finds a List's items in the file's bytes without splitting it into lines first:
+// the items it cuts (kinds, names, where each starts and ends) must be those the whole-file
+// decoder finds, whatever the file's line endings and blank lines.
+func TestDecodeListEdges(t *testing.T) {
+	pod := func(name string) string {
+		return "- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: " + name + "\n    namespace: ns\n"
+	}
+	head, tail := "apiVersion: v1\nitems:\n", "kind: List\nmetadata:\n  resourceVersion: \"\"\n"
+	cases := map[string]string{
+		"plain":               head + pod("a") + pod("b") + tail,
+		"no final newline":    head + pod("a") + pod("b") + strings.TrimSuffix(tail, "\n"),
+		"items last":          "apiVersion: v1\nkind: List\nitems:\n" + pod("a") + pod("b"),
+		"items last, no eol":  "apiVersion: v1\nkind: List\nitems:\n" + pod("a") + strings.TrimSuffix(pod("b"), "\n"),
+		"items last, blanks":  "apiVersion: v1\nkind: List\nitems:\n" + pod("a") + pod("b") + "\n\n",
+		"blank inside":        head + pod("a") + "\n" + pod("b") + "\n  \n" + tail,
+		"crlf":                strings.ReplaceAll(head+pod("a")+pod("b")+tail, "\n", "\r\n"),
+		"one item":            head + pod("a") + tail,
+		"trailing spaces":     head + strings.ReplaceAll(pod("a"), "\n", "  \n") + pod("b") + tail,
+		"blank before items":  "apiVersion: v1\n\nitems:\n" + pod("a") + tail,
+		"item then blank eof": "apiVersion: v1\nkind: List\nitems:\n" + pod("a") + "\n",
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, ok := decodeList("cluster/pods.yaml", []byte(in))
+			if !ok {
+				t.Fatalf("not decoded item by item:\n%s", in)
+			}
+			raw, errs := splitObjects("cluster/pods.yaml", []byte(in))
+			if len(errs) > 0 {
+				t.Fatalf("whole-file decoder: %v", errs)
+			}
+			if len(got) != len(raw) {
+				t.Fatalf("%d items, the whole-file decoder finds %d", len(got), len(raw))
+			}
+			for i := range got {
+				want := decodeObject(raw[i])
+				g := fmt.Sprintf("%s %s %+v %v", got[i].kind, got[i].apiVersion, got[i].src, got[i].err)
+				w := fmt.Sprintf("%s %s %+v %v", want.kind, want.apiVersion, want.src, want.err)
+				if g != w {
+					t.Errorf("item %d: %s, want %s", i, g, w)
+				}
+			}
+			// And the objects themselves: what each item's text decodes to.
+			items, _, _ := listItems([]byte(in))
+			for i, it := range items {
+				o, ok := itemObject("cluster/pods.yaml", dedentItem(nil, []byte(in)[it.from:it.to]), it.start)
+				var g, w any
+				if !ok || json.Unmarshal(o.JSON, &g) != nil || json.Unmarshal(raw[i].JSON, &w) != nil || !reflect.DeepEqual(g, w) {
+					t.Errorf("item %d decodes to %s, want %s", i, o.JSON, raw[i].JSON)
+				}
+			}
+		})
+	}
+}
