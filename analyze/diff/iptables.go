@@ -175,8 +175,8 @@ func drops(r iptables.Rule) bool {
 
 type ruleSet struct {
 	byChain  map[string]map[string][]iptables.Rule // chain meaning → normalized rule → rules
-	service  map[string]string                      // chain meaning → Service port
-	chains   map[string]*iptables.Chain             // chain meaning → chain
+	service  map[string]string                     // chain meaning → Service port
+	chains   map[string]*iptables.Chain            // chain meaning → chain
 	meanings map[string]meaning
 }
 

@@ -121,10 +121,10 @@ type Comment struct {
 
 // Table is one '*name' section, from its header to COMMIT.
 type Table struct {
-	Name      string   `json:"name"`
-	Line      int      `json:"line"`
-	Committed bool     `json:"committed"`
-	Chains    []*Chain `json:"chains"` // declaration order
+	Name      string            `json:"name"`
+	Line      int               `json:"line"`
+	Committed bool              `json:"committed"`
+	Chains    []*Chain          `json:"chains"` // declaration order
 	byName    map[string]*Chain // while parsing
 	index     *chainIndex       // after: shared by the dumps with the same chains
 }
@@ -543,7 +543,7 @@ type parser struct {
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
 	pending       []pendingRule
 	pendingChains []pendingChain
-	words     []string
+	words         []string
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
 	raw    string // the current line as read
