@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -13,6 +14,8 @@ type Addrs struct {
 	Format     Format         `json:"format"`
 	Interfaces []Interface    `json:"interfaces"`
 	Warnings   []diag.Warning `json:"warnings,omitempty"`
+
+	owners atomic.Pointer[map[netip.Addr]int] // built on the first Owner
 }
 
 // Interface is one device with its addresses.
@@ -59,12 +62,20 @@ func (as *Addrs) ByName(name string) *Interface {
 
 // Owner returns the interface holding addr, or nil.
 func (as *Addrs) Owner(addr netip.Addr) *Interface {
-	for i := range as.Interfaces {
-		for _, a := range as.Interfaces[i].Addresses {
-			if a.Prefix.Addr() == addr {
-				return &as.Interfaces[i]
+	m := as.owners.Load()
+	if m == nil {
+		// An IPVS node's kube-ipvs0 holds every ClusterIP: index them once.
+		o := map[netip.Addr]int{}
+		for i := len(as.Interfaces) - 1; i >= 0; i-- { // the first holder wins
+			for _, a := range as.Interfaces[i].Addresses {
+				o[a.Prefix.Addr()] = i
 			}
 		}
+		as.owners.Store(&o)
+		m = &o
+	}
+	if i, ok := (*m)[addr]; ok {
+		return &as.Interfaces[i]
 	}
 	return nil
 }

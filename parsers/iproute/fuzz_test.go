@@ -2,9 +2,11 @@ package iproute
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -23,6 +25,14 @@ func fuzzParse(f *testing.F, kind string, parse func(io.Reader) (any, error)) {
 		v, err := parse(bytes.NewReader(data))
 		if err != nil {
 			return
+		}
+		// The fast JSON decoder must parse exactly as encoding/json does.
+		saved := fastJSON
+		fastJSON = stdJSON{}
+		ref, _ := parse(bytes.NewReader(data))
+		fastJSON = saved
+		if !reflect.DeepEqual(v, ref) {
+			t.Fatalf("json-iterator and encoding/json parse differently:\n%+v\n%+v", v, ref)
 		}
 		lines := bytes.Count(data, []byte("\n")) + 1
 		var ws []int
@@ -67,3 +77,7 @@ func FuzzParseRoutes(f *testing.F) { fuzzParse(f, "ip-route", parsers["ip-route"
 func FuzzParseRules(f *testing.F)  { fuzzParse(f, "ip-rule", parsers["ip-rule"]) }
 func FuzzParseNeigh(f *testing.F)  { fuzzParse(f, "ip-neigh", parsers["ip-neigh"]) }
 func FuzzParseFDB(f *testing.F)    { fuzzParse(f, "bridge-fdb", parsers["bridge-fdb"]) }
+
+type stdJSON struct{}
+
+func (stdJSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -17,7 +17,8 @@ type Routes struct {
 	Routes   []Route        `json:"routes"`
 	Warnings []diag.Warning `json:"warnings,omitempty"`
 
-	idx atomic.Pointer[routeIndex] // built on the first Lookup
+	idx     atomic.Pointer[routeIndex]          // built on the first Lookup
+	byTable atomic.Pointer[map[string][]Route] // built on the first InTable
 }
 
 // Route is one kernel route. Type is "unicast" unless iproute2 printed another
@@ -61,14 +62,19 @@ func (r Route) Drops() bool {
 }
 
 // InTable returns the routes of one table ("main", "local", "100"…).
+// The slice is shared between callers: do not modify it.
 func (rs *Routes) InTable(table string) []Route {
-	var out []Route
-	for _, r := range rs.Routes {
-		if r.Table == table {
-			out = append(out, r)
-		}
+	if m := rs.byTable.Load(); m != nil {
+		return (*m)[table]
 	}
-	return out
+	// Tracing asks for the local table at every hop: an IPVS node holds one local route per
+	// ClusterIP, so the split is built once.
+	m := map[string][]Route{}
+	for _, r := range rs.Routes {
+		m[r.Table] = append(m[r.Table], r)
+	}
+	rs.byTable.Store(&m)
+	return m[table]
 }
 
 // Lookup returns the longest-prefix match for addr in table among unicast-like routes, lowest
