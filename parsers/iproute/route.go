@@ -17,7 +17,7 @@ type Routes struct {
 	Routes   []Route        `json:"routes"`
 	Warnings []diag.Warning `json:"warnings,omitempty"`
 
-	idx     atomic.Pointer[routeIndex]          // built on the first Lookup
+	idx     atomic.Pointer[routeIndex]         // built on the first Lookup
 	byTable atomic.Pointer[map[string][]Route] // built on the first InTable
 }
 
