@@ -301,15 +301,78 @@ func ruleVIP(r iptables.Rule) (vip, bool) {
 	return vip{addr: dst.Addr(), proto: strings.ToLower(proto), port: ports[0].Lo}, true
 }
 
-// dnatTarget is one endpoint a KUBE-SVC chain load-balances to: the DNAT rule of its KUBE-SEP
-// chain.
+// dnatTarget is one endpoint a KUBE-SVC chain load-balances to: the DNAT rule (index rule of
+// chain sep) of its KUBE-SEP chain.
 type dnatTarget struct {
 	addr netip.AddrPort
-	rule iptables.Rule
+	sep  *iptables.Chain
+	rule int
+}
+
+// line is the DNAT rule's line.
+func (t dnatTarget) line() int { return t.sep.Rule(t.rule).Line }
+
+// targetsMemo remembers, per nat table layout and KUBE-SVC chain, where its DNAT targets are
+// (see targets); one per model.
+type targetsMemo struct{ sync.Map }
+
+type targetsKey struct {
+	layout any
+	chain  string
+}
+
+// svcTargets is what targets found on the first node with a layout: the chains it read (in
+// ref, by position) and the targets, by SEP chain position and rule index.
+type svcTargets struct {
+	ref     *iptables.Table
+	svc     int
+	targets []struct {
+		addr      netip.AddrPort
+		sep, rule int
+	}
 }
 
 // targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
-func (ix *iptIndex) targets(chain string) []dnatTarget {
+// Fifty nodes hold the same chains (iptables.Chain.SameRules): what the first node's walk
+// found is reused wherever the chains are the same, checked chain by chain, instead of walking
+// ten thousand Services' chains again on every node.
+func (ix *iptIndex) targets(chain string, memo *targetsMemo) []dnatTarget {
+	layout := ix.nat.Layout()
+	if memo == nil || layout == nil {
+		return ix.walkTargets(chain, nil)
+	}
+	key := targetsKey{layout, chain}
+	if v, ok := memo.Load(key); ok {
+		st := v.(*svcTargets)
+		if out, ok := st.reuse(ix.nat); ok {
+			return out
+		}
+		return ix.walkTargets(chain, nil)
+	}
+	st := &svcTargets{ref: ix.nat, svc: ix.nat.Pos(chain)}
+	out := ix.walkTargets(chain, st)
+	memo.Store(key, st)
+	return out
+}
+
+// reuse gives the targets on table t when every chain they came from is the same there.
+func (st *svcTargets) reuse(t *iptables.Table) ([]dnatTarget, bool) {
+	if st.svc < 0 || !t.Chains[st.svc].SameRules(st.ref.Chains[st.svc]) {
+		return nil, false
+	}
+	out := make([]dnatTarget, 0, len(st.targets))
+	for _, x := range st.targets {
+		sep := t.Chains[x.sep]
+		if !sep.SameRules(st.ref.Chains[x.sep]) {
+			return nil, false
+		}
+		out = append(out, dnatTarget{addr: x.addr, sep: sep, rule: x.rule})
+	}
+	return out, true
+}
+
+// walkTargets walks the chains, recording what it found in st when st is not nil.
+func (ix *iptIndex) walkTargets(chain string, st *svcTargets) []dnatTarget {
 	ch := ix.nat.Chain(chain)
 	if ch == nil {
 		return nil
@@ -323,12 +386,19 @@ func (ix *iptIndex) targets(chain string) []dnatTarget {
 		if sep == nil {
 			continue
 		}
-		for _, sr := range sep.Rules() {
+		for i, sr := range sep.Rules() {
 			if !sr.IsDNAT() {
 				continue
 			}
 			if nr, ok := sr.DNAT(); ok && nr.Min.IsValid() {
-				out = append(out, dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), rule: sr})
+				t := dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), sep: sep, rule: i}
+				out = append(out, t)
+				if st != nil {
+					st.targets = append(st.targets, struct {
+						addr      netip.AddrPort
+						sep, rule int
+					}{t.addr, ix.nat.Pos(r.Target.Name), i})
+				}
 			}
 		}
 	}

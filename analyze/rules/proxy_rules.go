@@ -204,6 +204,7 @@ var kubeProxyRulesStale = &Rule{
 		}
 		m := c.Model
 		st := proxyState(m)
+		tmemo := memoize(m, "kube-proxy.rules-stale targets", func() *targetsMemo { return &targetsMemo{} })
 		for _, dp := range dataplanes(c, mode) {
 			nd := dp.nd
 			var items []string
@@ -224,12 +225,12 @@ var kubeProxyRulesStale = &Rule{
 						continue // kube-proxy.rules-missing
 					}
 					anchor = r.Line
-					ts := ix.targets(r.Target.Name)
+					ts := ix.targets(r.Target.Name, tmemo)
 					if agrees(ts, want, allowed) {
 						continue // the common case, checked without building maps
 					}
 					for _, t := range ts {
-						programmed[t.addr] = t.rule.Line
+						programmed[t.addr] = t.line()
 					}
 				case "ipvs":
 					vs := dp.ix.ipvs.vs[sp.vip]

@@ -381,3 +381,34 @@ func (p *parser) shareIndex(t *Table) {
 		p.cache.mu.Unlock()
 	}
 }
+
+// Layout identifies the chains a table declares and their order: tables with the same Layout
+// (parsed with one Cache, on nodes whose kube-proxy wrote the same chains) have every chain at
+// the same position in Chains. nil while unknown.
+func (t *Table) Layout() any {
+	if t.index == nil {
+		return nil
+	}
+	return t.index
+}
+
+// Pos is the position of the named chain in Chains, or -1.
+func (t *Table) Pos(name string) int {
+	if t.index != nil {
+		if i, ok := t.index.pos[name]; ok {
+			return int(i)
+		}
+		return -1
+	}
+	for i, c := range t.Chains {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// SameRules reports whether the two chains are known to say the same thing (name, policy and
+// rules, apart from counters and lines): they share one parse through a Cache. false means
+// only "not known", not "different".
+func (c *Chain) SameRules(o *Chain) bool { return c.chainShape == o.chainShape }
