@@ -196,6 +196,15 @@ type pendingRule struct {
 func (p *parser) freeze() {
 	d := p.dump
 	chains := p.pendingChains
+	if p.cache != nil && p.cache.seq.Load() == nil && len(p.pending) > 0 {
+		seq := make([]*Spec, 0, len(p.pending))
+		for i := range p.pending {
+			if p.pending[i].cached { // only what the cache would give: the others warn
+				seq = append(seq, p.pending[i].Spec)
+			}
+		}
+		p.cache.seq.CompareAndSwap(nil, &seq)
+	}
 	// Group the rules by chain, keeping file order within a chain (a counting sort: most
 	// chains' rules are already together).
 	start := make([]int32, len(chains)+1)

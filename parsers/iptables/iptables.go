@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -169,6 +170,7 @@ type Spec struct {
 	dnatTo *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
 	jumps  bool      // Target names a chain (not a builtin target): it must be declared
 	isDNAT bool
+	cached bool // in a Cache: it parsed without a warning, so another dump may share it
 }
 
 // DNAT is the rule's DNAT '--to-destination' (Target.ToDestination, parsed once per Spec).
@@ -314,6 +316,12 @@ type Cache struct {
 	names   map[string]string
 	shapes  map[shapeKey]*chainShape // the last shape of each table's chain
 	indexes map[string]*chainIndex   // the last index of each table
+
+	// The rules of the first dump parsed, in file order: the next dumps are read against it
+	// (parser.predict).
+	seq     atomic.Pointer[[]*Spec]
+	seqOnce sync.Once
+	seqPos  map[*Spec]int
 }
 
 type shapeKey struct{ table, chain string }
@@ -364,6 +372,11 @@ func Parse(r io.Reader) (*Dump, []diag.Warning, error) {
 // ParseShared is Parse sharing rule Specs through c (nil: no sharing).
 func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 	p := &parser{dump: &Dump{Tables: []*Table{}}, strs: make(map[string]string), cache: c}
+	if c != nil {
+		if seq := c.seq.Load(); seq != nil {
+			p.seq = *seq
+		}
+	}
 	if s := scratchPool.Get(); s != nil {
 		sc := s.(*scratch)
 		p.pending, p.pendingChains = sc.pending, sc.chains
@@ -482,7 +495,7 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 		}
 		prefixed, text = true, b[end+1:]
 	}
-	spec := p.cache.lookup(text)
+	spec := p.predict(text)
 	if spec == nil {
 		return false
 	}
@@ -543,6 +556,8 @@ type parser struct {
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
 	pending       []pendingRule
 	pendingChains []pendingChain
+	seq           []*Spec // Cache.seq, and the position in it the next rule is expected at
+	next          int
 	words         []string
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
@@ -976,6 +991,7 @@ func (p *parser) rule(n int, raw string) {
 	// Share what parsed cleanly; a rule with warnings (their lines would be this dump's) or with
 	// '-c' counters inside its text is parsed again wherever it appears.
 	if p.cache != nil && len(p.warns) == warned && !setCounters && (r.prefixed || raw[0] != '[') {
+		r.cached = true
 		p.cache.store(r.Spec)
 	}
 }
@@ -1046,4 +1062,37 @@ func builtinOption(w string) string {
 
 func (p *parser) unparsed(s *Spec, w string) {
 	s.Unparsed = append(s.Unparsed, w)
+}
+
+// predict finds the Spec of a rule's text (after its counters): nodes' kube-proxy dumps list the
+// same rules in the same order, so the rule at the same place in the first dump parsed is
+// tried first, which costs a comparison instead of hashing the text and locking the cache. A
+// miss looks the text up and, when the first dump has it elsewhere (rules inserted or removed),
+// goes on from there.
+func (p *parser) predict(text []byte) *Spec {
+	if p.next < len(p.seq) {
+		if s := p.seq[p.next]; s.Text == string(text) {
+			p.next++
+			return s
+		}
+	}
+	s := p.cache.lookup(text)
+	if s != nil && p.seq != nil {
+		if i, ok := p.cache.positions()[s]; ok {
+			p.next = i + 1
+		}
+	}
+	return s
+}
+
+// positions maps each Spec of seq to its place.
+func (c *Cache) positions() map[*Spec]int {
+	c.seqOnce.Do(func() {
+		seq := *c.seq.Load()
+		c.seqPos = make(map[*Spec]int, len(seq))
+		for i := len(seq) - 1; i >= 0; i-- { // the first place of a rule written twice
+			c.seqPos[seq[i]] = i
+		}
+	})
+	return c.seqPos
 }
