@@ -448,8 +448,21 @@ func (p *parser) plainChain(n int, b []byte) bool {
 			return false // other blanks and non-ASCII: chain splits the way strings.Fields does
 		}
 	}
-	f := bytes.Split(b[1:], []byte(" "))
-	if len(f) != 3 || len(f[0]) == 0 || len(f[2]) < 5 || f[2][0] != '[' || f[2][len(f[2])-1] != ']' {
+	var f [3][]byte
+	rest := b[1:]
+	for i := range f {
+		j := bytes.IndexByte(rest, ' ')
+		if i == 2 {
+			if j >= 0 {
+				return false
+			}
+			j = len(rest)
+		} else if j < 0 {
+			return false
+		}
+		f[i], rest = rest[:j], rest[min(j+1, len(rest)):]
+	}
+	if len(f[0]) == 0 || len(f[2]) < 5 || f[2][0] != '[' || f[2][len(f[2])-1] != ']' {
 		return false
 	}
 	var policy string
@@ -463,11 +476,13 @@ func (p *parser) plainChain(n int, b []byte) bool {
 		return false
 	}
 	pk, by, ok := canonicalCounters(f[2][1 : len(f[2])-1])
-	if !ok || p.cur.byName[string(f[0])] != nil {
+	if !ok || p.chainNamedBytes(f[0]) != nil {
 		return false
 	}
 	var name string
-	if p.cache != nil {
+	if k := len(p.cur.Chains); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == string(f[0]) {
+		name = p.pred.names[k]
+	} else if p.cache != nil {
 		name = p.cache.name(f[0])
 	} else {
 		name = string(f[0])
@@ -502,12 +517,12 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	// A dump lists a chain's rules together: most rules go to the chain of the rule before.
 	ch := p.last
 	if ch == nil || ch.Name != spec.Chain || p.lastTable != p.cur {
-		if ch = p.cur.byName[spec.Chain]; ch == nil {
+		if ch = p.chainNamed(spec.Chain); ch == nil {
 			return false // the slow path warns and declares it
 		}
 		p.last, p.lastTable = ch, p.cur
 	}
-	if spec.jumps && p.cur.byName[spec.Target.Name] == nil {
+	if spec.jumps && p.chainNamed(spec.Target.Name) == nil {
 		return false
 	}
 	p.addRule(ch, Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, Spec: spec})
@@ -558,7 +573,10 @@ type parser struct {
 	pendingChains []pendingChain
 	seq           []*Spec // Cache.seq, and the position in it the next rule is expected at
 	next          int
-	words         []string
+	// pred is the last index of the current table's name while the table declares the same
+	// chains in the same order; nil once it does not (see chainNamed).
+	pred  *chainIndex
+	words []string
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
 	raw    string // the current line as read
@@ -623,6 +641,12 @@ func (p *parser) parseLine(n int, s string) {
 			p.warn(n, "table %q appears a second time; its chains are kept in a separate entry", name)
 		}
 		p.cur = &Table{Name: p.intern(name), Line: n, Chains: []*Chain{}, byName: make(map[string]*Chain)}
+		p.pred = nil
+		if p.cache != nil {
+			p.cache.mu.RLock()
+			p.pred = p.cache.indexes[p.cur.Name]
+			p.cache.mu.RUnlock()
+		}
 		p.dump.Tables = append(p.dump.Tables, p.cur)
 	case ':':
 		p.chain(n, t)
@@ -695,7 +719,7 @@ func (p *parser) chain(n int, s string) {
 	if len(f) > 3 {
 		p.warn(n, "chain %q declaration has extra fields", c.Name)
 	}
-	if old := p.cur.byName[c.Name]; old != nil {
+	if old := p.chainNamed(c.Name); old != nil {
 		if old.Undeclared {
 			p.warn(n, "chain %q declared after rules used it", c.Name)
 		} else {
@@ -856,7 +880,7 @@ func (p *parser) rule(n int, raw string) {
 	}
 	name := toks[i+1]
 	i += 2
-	ch := p.cur.byName[name]
+	ch := p.chainNamed(name)
 	if ch == nil {
 		p.warn(n, "rule appends to undeclared chain %q", name)
 		ch = p.newChain(p.intern(name), "", n, true)
@@ -918,7 +942,7 @@ func (p *parser) rule(n int, raw string) {
 				p.warn(n, "rule has a second target %q", toks[i+1])
 			}
 			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
-			if !builtinTargets[r.Target.Name] && p.cur.byName[r.Target.Name] == nil {
+			if !builtinTargets[r.Target.Name] && p.chainNamed(r.Target.Name) == nil {
 				p.warn(n, "jump to undeclared chain or unknown target %q", r.Target.Name)
 				p.unparsed(r.Spec, w+" "+r.Target.Name)
 			}
@@ -1014,9 +1038,42 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool) *Chain
 	p.chains = append(p.chains, Chain{chainShape: &p.shapes[len(p.shapes)-1], Line: line, off: uint32(len(p.pendingChains))})
 	c := &p.chains[len(p.chains)-1]
 	p.pendingChains = append(p.pendingChains, pendingChain{c, p.cur.Name, 0})
-	p.cur.byName[name] = c
+	if k := len(p.cur.Chains); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
+		// The table parts from the last one parsed: from here its own map finds its chains.
+		for _, o := range p.cur.Chains {
+			p.cur.byName[o.Name] = o
+		}
+		p.pred = nil
+	}
+	if p.pred == nil {
+		p.cur.byName[name] = c
+	}
 	p.cur.Chains = append(p.cur.Chains, c)
 	return c
+}
+
+// chainNamed finds a chain of the current table by name. While the table declares the chains
+// the last table of its name had, in the same order (fifty kube-proxy nodes), that table's
+// index finds them, and the table needs no map of its own.
+func (p *parser) chainNamed(name string) *Chain {
+	if p.pred != nil {
+		if i, ok := p.pred.pos[name]; ok && int(i) < len(p.cur.Chains) {
+			return p.cur.Chains[i]
+		}
+		return nil
+	}
+	return p.cur.byName[name]
+}
+
+// chainNamedBytes is chainNamed without making a string of name.
+func (p *parser) chainNamedBytes(name []byte) *Chain {
+	if p.pred != nil {
+		if i, ok := p.pred.pos[string(name)]; ok && int(i) < len(p.cur.Chains) {
+			return p.cur.Chains[i]
+		}
+		return nil
+	}
+	return p.cur.byName[string(name)]
 }
 
 // addRule appends r to ch (until freeze, to the dump's pending rules).
