@@ -32,6 +32,7 @@ const (
 
 // Main runs netsift with args and returns the process exit code.
 func Main(in io.Reader, out, errOut io.Writer, args []string) int {
+	setMemoryLimit()
 	cmd := NewRootCommand(Streams{In: in, Out: out, Err: errOut})
 	cmd.SetArgs(args)
 	err := cmd.Execute()
