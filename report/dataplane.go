@@ -57,8 +57,8 @@ func dataplaneOf(m *model.Model, name string, podCIDRs map[string]string) *Datap
 			tc := TableCount{Table: t.Name, Chains: len(t.Chains)}
 			for _, c := range t.Chains {
 				tc.Rules += c.Len()
-				if c.Policy == "DROP" && c.Packets > 0 && f != nil {
-					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line), c.Packets})
+				if pk, _ := c.Counters(); c.Policy == "DROP" && pk > 0 && f != nil {
+					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line), pk})
 				}
 				for _, r := range c.Rules() {
 					if (r.Target.Name == "DROP" || r.Target.Name == "REJECT") && r.Packets > 0 && f != nil {

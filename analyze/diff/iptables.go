@@ -235,8 +235,10 @@ func compareDump(label string, od, nd *iptables.Dump, elapsed float64) []Change 
 			case oc != nil && nc != nil && (oc.Builtin() || nc.Builtin()):
 				if oc.Policy != nc.Policy {
 					out = append(out, Change{Kind: "iptables", Subject: subject, Op: Changed, Field: "policy", Old: oc.Policy, New: nc.Policy, Rank: 0})
-				} else if oc.Policy == "DROP" && nc.Packets > oc.Packets {
-					out = append(out, grew("iptables", subject, "policy DROP", oc.Packets, nc.Packets, elapsed, 1))
+				} else if op, _ := oc.Counters(); oc.Policy == "DROP" {
+					if np, _ := nc.Counters(); np > op {
+						out = append(out, grew("iptables", subject, "policy DROP", op, np, elapsed, 1))
+					}
 				}
 			case oc == nil && hashedKind(nc.Name) == "":
 				out = append(out, Change{Kind: "iptables-chain", Subject: subject, Op: Added, Field: "chain", Rank: 4})

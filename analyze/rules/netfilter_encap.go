@@ -188,7 +188,8 @@ func (b nfBlock) packets() uint64 {
 	if b.rule != nil {
 		return b.rule.Packets
 	}
-	return b.pol.Packets
+	pk, _ := b.pol.Counters()
+	return pk
 }
 
 func nfEncapNode(c *Context, nd *model.NodeData, filter *iptables.Table, e nfEncap) {
@@ -275,7 +276,7 @@ func nfEncapNode(c *Context, nd *model.NodeData, filter *iptables.Table, e nfEnc
 			parts = append(parts, fmt.Sprintf("`%s` (%d packets so far) %s it for packets %s %s", nfRuleText(*b.rule), b.rule.Packets, nfVerb(b.rule.Target.Name), dir, who))
 			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, b.rule.Line))
 		} else {
-			parts = append(parts, fmt.Sprintf("the %s policy DROP (%d packets so far) drops it for packets %s %s: no rule accepts it first", b.chain, b.pol.Packets, dir, who))
+			parts = append(parts, fmt.Sprintf("the %s policy DROP (%d packets so far) drops it for packets %s %s: no rule accepts it first", b.chain, b.packets(), dir, who))
 			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, b.pol.Line))
 		}
 	}

@@ -188,8 +188,8 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Node %s drops forwarded pod traffic: the filter FORWARD policy is DROP", nd.Name)
-	if fwd.Packets > 0 {
-		fmt.Fprintf(&b, " (it has dropped %d packets since the counters were reset)", fwd.Packets)
+	if pk, _ := fwd.Counters(); pk > 0 {
+		fmt.Fprintf(&b, " (it has dropped %d packets since the counters were reset)", pk)
 	}
 	if walk.Final != nil {
 		fmt.Fprintf(&b, ", and the rule `%s` drops the packets before anything accepts them", nfRuleText(*walk.Final))

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"iter"
+	"math"
 	"slices"
 	"sync"
 )
@@ -17,9 +18,7 @@ import (
 // (Dump.cols). A rule is rebuilt as a Rule value when it is read (Rules, Rule).
 type Chain struct {
 	*chainShape
-	Packets uint64
-	Bytes   uint64
-	Line    int
+	Line int
 
 	cols *[]byte // the dump's column
 	// off is where the chain's rules start in the column; while parsing, the index of the
@@ -36,6 +35,15 @@ type chainShape struct {
 	// Undeclared marks a chain created because a rule appended to it without a declaration.
 	Undeclared bool
 	specs      []*Spec
+}
+
+// Counters are the declaration's '[packets:bytes]' (a builtin chain's policy counters).
+func (c *Chain) Counters() (packets, bytes uint64) {
+	if c.cols == nil {
+		return 0, 0
+	}
+	cur := cursor{b: *c.cols, pos: int(c.off) + 1}
+	return cur.uvarint(), cur.uvarint()
 }
 
 // Builtin reports whether the chain has a policy, i.e. is one of the table's hook chains.
@@ -105,7 +113,8 @@ type chainJSON struct {
 
 // MarshalJSON writes the chain with its rules.
 func (c *Chain) MarshalJSON() ([]byte, error) {
-	return json.Marshal(chainJSON{Name: c.Name, Policy: c.Policy, Packets: c.Packets, Bytes: c.Bytes,
+	pk, by := c.Counters()
+	return json.Marshal(chainJSON{Name: c.Name, Policy: c.Policy, Packets: pk, Bytes: by,
 		Line: c.Line, Undeclared: c.Undeclared, Rules: c.RuleList()})
 }
 
@@ -115,7 +124,8 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
-// The column of a chain starts with a mode byte, then for each rule: a flags byte (modeMixed
+// The column of a chain starts with a mode byte and the declaration's packets and bytes
+// (uvarints), then for each rule: a flags byte (modeMixed
 // only), the line's distance from the rule before (modeLines only; the first rule's from
 // Chain.line), then packets and bytes as uvarints when the rule has counters.
 const (
@@ -140,8 +150,10 @@ func (c *Chain) cursor() cursor {
 	if c.cols == nil { // a chain built by hand, or a parse that failed early
 		return cursor{line: int(c.line) - 1}
 	}
-	b := *c.cols
-	return cursor{b: b, pos: int(c.off) + 1, mode: b[c.off], line: int(c.line) - 1}
+	cur := cursor{b: *c.cols, pos: int(c.off) + 1, mode: (*c.cols)[c.off], line: int(c.line) - 1}
+	cur.uvarint() // the declaration's counters
+	cur.uvarint()
+	return cur
 }
 
 func (cur *cursor) uvarint() uint64 {
@@ -223,7 +235,7 @@ func (p *parser) freeze() {
 			next[r.chain]++
 		}
 	}
-	size := len(chains)
+	size := 3 * len(chains)
 	for i := range sorted {
 		size += 3
 		if sorted[i].Counters {
@@ -234,7 +246,7 @@ func (p *parser) freeze() {
 	for i, pc := range chains {
 		rules := sorted[start[i]:start[i+1]]
 		pc.c.off = uint32(len(cols))
-		cols = appendColumn(cols, rules, pc.c)
+		cols = appendColumn(cols, rules, pc)
 		p.shareShape(pc, rules)
 	}
 	d.cols = slices.Clip(cols)
@@ -259,7 +271,8 @@ type scratch struct {
 
 var scratchPool sync.Pool
 
-func appendColumn(b []byte, rules []pendingRule, c *Chain) []byte {
+func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
+	c := pc.c
 	var mode byte
 	form := -1
 	for i := range rules {
@@ -284,9 +297,15 @@ func appendColumn(b []byte, rules []pendingRule, c *Chain) []byte {
 		mode |= byte(form)
 	}
 	if len(rules) > 0 {
-		c.line = int32(rules[0].Line)
+		if rules[0].Line > math.MaxInt32 { // past what line holds: every line is written
+			mode |= modeLines
+		} else {
+			c.line = int32(rules[0].Line)
+		}
 	}
 	b = append(b, mode)
+	b = binary.AppendUvarint(b, pc.packets)
+	b = binary.AppendUvarint(b, pc.bytes)
 	prev := int(c.line) - 1
 	for i := range rules {
 		r := &rules[i].Rule
@@ -314,9 +333,10 @@ func appendColumn(b []byte, rules []pendingRule, c *Chain) []byte {
 
 // pendingChain is a chain declared in this dump, with its table and its number of rules so far.
 type pendingChain struct {
-	c     *Chain
-	table string
-	rules int32
+	c              *Chain
+	table          string
+	rules          int32
+	packets, bytes uint64 // the declaration's counters
 }
 
 // shareShape gives c's shape, with the specs of its rules: the cache's copy when the last dump
@@ -342,7 +362,10 @@ func (p *parser) shareShape(pc pendingChain, rules []pendingRule) {
 	for i := range rules {
 		specs[i] = rules[i].Spec
 	}
-	c.specs = specs
+	// A shape of its own leaves the parser's slab, which then goes with the parse.
+	own := *c.chainShape
+	own.specs = specs
+	c.chainShape = &own
 }
 
 func sameSpecs(specs []*Spec, rules []pendingRule) bool {

@@ -80,7 +80,9 @@ func (d *Dump) Line(n int) (string, bool) {
 		rule := r.chain.Rule(k)
 		return rule.Raw(), true
 	}
-	return declText(d.Tables[r.table].Chains[k]), true
+	c := d.Tables[r.table].Chains[k]
+	pk, by := c.Counters()
+	return declText(c.Name, c.Policy, pk, by), true
 }
 
 // LineCount is the number of lines read.
@@ -96,20 +98,19 @@ func (d *Dump) LineCount() int {
 }
 
 // declText writes a chain declaration as iptables-save does.
-func declText(c *Chain) string {
-	policy := c.Policy
+func declText(name, policy string, pk, by uint64) string {
 	if policy == "" {
 		policy = "-"
 	}
-	b := make([]byte, 0, len(c.Name)+len(policy)+28)
+	b := make([]byte, 0, len(name)+len(policy)+28)
 	b = append(b, ':')
-	b = append(b, c.Name...)
+	b = append(b, name...)
 	b = append(b, ' ')
 	b = append(b, policy...)
 	b = append(b, " ["...)
-	b = strconv.AppendUint(b, c.Packets, 10)
+	b = strconv.AppendUint(b, pk, 10)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, c.Bytes, 10)
+	b = strconv.AppendUint(b, by, 10)
 	b = append(b, ']')
 	return string(b)
 }
@@ -487,8 +488,7 @@ func (p *parser) plainChain(n int, b []byte) bool {
 	} else {
 		name = string(f[0])
 	}
-	c := p.newChain(name, policy, n, false)
-	c.Packets, c.Bytes = pk, by
+	p.newChain(name, policy, n, false, pk, by)
 	p.dump.place(n, nil, len(p.cur.Chains)-1)
 	return true
 }
@@ -700,7 +700,8 @@ func (p *parser) chain(n int, s string) {
 		p.warn(n, "chain declaration without a name")
 		return
 	}
-	c := Chain{chainShape: &chainShape{Name: p.intern(f[0])}, Line: n}
+	c := chainShape{Name: p.intern(f[0])}
+	var pk, by uint64
 	if len(f) < 2 {
 		p.warn(n, "chain %q has no policy", c.Name)
 	} else if f[1] != "-" {
@@ -710,11 +711,10 @@ func (p *parser) chain(n int, s string) {
 		}
 	}
 	if len(f) >= 3 {
-		pk, by, ok := parseCounters(f[2])
-		if !ok {
+		var ok bool
+		if pk, by, ok = parseCounters(f[2]); !ok {
 			p.warn(n, "chain %q has malformed counters %q", c.Name, f[2])
 		}
-		c.Packets, c.Bytes = pk, by
 	}
 	if len(f) > 3 {
 		p.warn(n, "chain %q declaration has extra fields", c.Name)
@@ -727,9 +727,8 @@ func (p *parser) chain(n int, s string) {
 		}
 		return
 	}
-	nc := p.newChain(c.Name, c.Policy, n, false)
-	nc.Packets, nc.Bytes = c.Packets, c.Bytes
-	if declText(nc) == p.raw {
+	p.newChain(c.Name, c.Policy, n, false, pk, by)
+	if declText(c.Name, c.Policy, pk, by) == p.raw {
 		p.dump.place(n, nil, len(p.cur.Chains)-1)
 		p.placed = true
 	}
@@ -883,7 +882,7 @@ func (p *parser) rule(n int, raw string) {
 	ch := p.chainNamed(name)
 	if ch == nil {
 		p.warn(n, "rule appends to undeclared chain %q", name)
-		ch = p.newChain(p.intern(name), "", n, true)
+		ch = p.newChain(p.intern(name), "", n, true, 0, 0)
 	}
 	r.Spec.Chain = ch.Name
 
@@ -1025,7 +1024,7 @@ func (p *parser) rule(n int, raw string) {
 const slab = 512
 
 // newChain declares a chain in the current table.
-func (p *parser) newChain(name, policy string, line int, undeclared bool) *Chain {
+func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by uint64) *Chain {
 	if len(p.chains) == cap(p.chains) {
 		p.chains = make([]Chain, 0, slab)
 	}
@@ -1037,7 +1036,7 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool) *Chain
 	p.shapes = append(p.shapes, chainShape{Name: name, Policy: policy, Undeclared: undeclared})
 	p.chains = append(p.chains, Chain{chainShape: &p.shapes[len(p.shapes)-1], Line: line, off: uint32(len(p.pendingChains))})
 	c := &p.chains[len(p.chains)-1]
-	p.pendingChains = append(p.pendingChains, pendingChain{c, p.cur.Name, 0})
+	p.pendingChains = append(p.pendingChains, pendingChain{c: c, table: p.cur.Name, packets: pk, bytes: by})
 	if k := len(p.cur.Chains); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
 		// The table parts from the last one parsed: from here its own map finds its chains.
 		for _, o := range p.cur.Chains {

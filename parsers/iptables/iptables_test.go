@@ -101,8 +101,8 @@ func TestKubeProxyCapture(t *testing.T) {
 	if fwd.Policy != "DROP" || !fwd.Builtin() {
 		t.Errorf("FORWARD policy %q", fwd.Policy)
 	}
-	if c := d.Table("filter").Chain("INPUT"); c.Packets != 4 || c.Bytes != 352 {
-		t.Errorf("INPUT counters %d:%d", c.Packets, c.Bytes)
+	if pk, by := d.Table("filter").Chain("INPUT").Counters(); pk != 4 || by != 352 {
+		t.Errorf("INPUT counters %d:%d", pk, by)
 	}
 	nat := d.Table("nat")
 	if kc := nat.Chain("KUBE-MARK-MASQ"); kc.Builtin() || kc.Policy != "" {
@@ -213,8 +213,8 @@ func TestLegacyCaptureCounters(t *testing.T) {
 	if last.Packets != 3 || last.Bytes != 87 || last.Line != 68 {
 		t.Errorf("counters %d:%d line %d", last.Packets, last.Bytes, last.Line)
 	}
-	if c := d.Table("filter").Chain("OUTPUT"); c.Packets != 10 || c.Bytes != 619 {
-		t.Errorf("OUTPUT policy counters %d:%d", c.Packets, c.Bytes)
+	if pk, by := d.Table("filter").Chain("OUTPUT").Counters(); pk != 10 || by != 619 {
+		t.Errorf("OUTPUT policy counters %d:%d", pk, by)
 	}
 }
 
@@ -417,7 +417,7 @@ func TestCRLFAndCountersAndLegacyWarning(t *testing.T) {
 		t.Fatalf("warnings %v", w)
 	}
 	c := d.Table("nat").Chain("PREROUTING")
-	if c.Packets != 12 || c.Bytes != 720 || c.Policy != "ACCEPT" {
+	if pk, by := c.Counters(); pk != 12 || by != 720 || c.Policy != "ACCEPT" {
 		t.Errorf("chain %+v", c)
 	}
 	r := c.Rule(0)
