@@ -60,8 +60,11 @@ func dataplaneOf(m *model.Model, name string, podCIDRs map[string]string) *Datap
 				if pk, _ := c.Counters(); c.Policy == "DROP" && pk > 0 && f != nil {
 					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line), pk})
 				}
+				if f == nil || !c.HasTarget("DROP", "REJECT") {
+					continue
+				}
 				for _, r := range c.Rules() {
-					if (r.Target.Name == "DROP" || r.Target.Name == "REJECT") && r.Packets > 0 && f != nil {
+					if (r.Target.Name == "DROP" || r.Target.Name == "REJECT") && r.Packets > 0 {
 						d.Drops = append(d.Drops, Counted{f.Evidence(r.Line), r.Packets})
 					}
 				}

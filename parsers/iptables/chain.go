@@ -444,3 +444,16 @@ func (t *Table) Pos(name string) int {
 // rules, apart from counters and lines): they share one parse through a Cache. false means
 // only "not known", not "different".
 func (c *Chain) SameRules(o *Chain) bool { return c.chainShape == o.chainShape }
+
+// HasTarget reports whether a rule of the chain has one of the targets, reading only what the
+// chain says (shared between nodes), not its rules' counters and lines.
+func (c *Chain) HasTarget(targets ...string) bool {
+	for _, s := range c.specs {
+		for _, t := range targets {
+			if s.Target.Name == t {
+				return true
+			}
+		}
+	}
+	return false
+}

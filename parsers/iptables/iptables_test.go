@@ -534,3 +534,11 @@ func TestReadError(t *testing.T) {
 		t.Errorf("partial dump lost")
 	}
 }
+
+func TestHasTarget(t *testing.T) {
+	d, _ := parse(t, "*filter\n:INPUT ACCEPT [0:0]\n:X - [0:0]\n-A INPUT -j X\n-A X -s 1.2.3.4 -j DROP\nCOMMIT\n")
+	tab := d.Table("filter")
+	if tab.Chain("INPUT").HasTarget("DROP", "REJECT") || !tab.Chain("X").HasTarget("DROP", "REJECT") || !tab.Chain("INPUT").HasTarget("X") {
+		t.Error("HasTarget")
+	}
+}
