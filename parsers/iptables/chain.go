@@ -21,8 +21,8 @@ type Chain struct {
 	Line int
 
 	cols *[]byte // the dump's column
-	// off is where the chain's rules start in the column; while parsing, the index of the
-	// chain's pending rules (parser.pending).
+	// off is where the chain's part of the column starts; while parsing, the chain's index in
+	// parser.pendingChains.
 	off  uint32
 	line int32 // the first rule's line
 }
@@ -124,10 +124,10 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
-// The column of a chain starts with a mode byte and the declaration's packets and bytes
-// (uvarints), then for each rule: a flags byte (modeMixed
-// only), the line's distance from the rule before (modeLines only; the first rule's from
-// Chain.line), then packets and bytes as uvarints when the rule has counters.
+// A chain's part of the column is a mode byte, the declaration's packets and bytes (uvarints),
+// then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
+// (modeLines only; the first rule's from Chain.line), and its packets and bytes (uvarints) when
+// it has counters.
 const (
 	modeLines  = 1 << 0 // the rules' lines do not follow one another
 	modePlain  = 0 << 1 // no rule has counters
