@@ -211,3 +211,44 @@ func BenchmarkParseShared100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDumpLines reads every line of a parsed 100k-rule dump back in order, as a scan of
+// the file through the bundle does: each rule is decoded once, not once per line before it.
+func BenchmarkDumpLines(b *testing.B) {
+	in := kubeProxyDump(100_000)
+	d, _, err := Parse(bytes.NewReader(in))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := d.LineCount()
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := 1; i <= n; i++ {
+			if _, ok := d.Line(i); !ok {
+				b.Fatalf("no line %d", i)
+			}
+		}
+	}
+}
+
+// Dump.Line gives back every line of a dump whose chains are longer than markEvery, with other
+// chains' rules in between (kubeProxyDump interleaves KUBE-SERVICES with each Service's chains),
+// read in order, backwards, and again.
+func TestLinesOfLongChains(t *testing.T) {
+	in := kubeProxyDump(5000)
+	d, _, err := Parse(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Table("nat").Chain("KUBE-SERVICES").Len(); n <= 2*markEvery {
+		t.Fatalf("KUBE-SERVICES has %d rules: too few to test the marks", n)
+	}
+	checkLines(t, d, in)
+	want := strings.Split(string(in), "\n")
+	for i := len(want) - 1; i >= 1; i-- {
+		if got, ok := d.Line(i); !ok || got != want[i-1] {
+			t.Fatalf("backwards: Line(%d) = %q, want %q", i, got, want[i-1])
+		}
+	}
+	checkLines(t, d, in)
+}

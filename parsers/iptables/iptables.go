@@ -30,6 +30,7 @@ type Dump struct {
 	runs  []lineRun
 	extra map[int]string
 	cols  []byte // every chain's counters and lines (chain.go)
+	marks sync.Map // *Chain → []cursorMark, for Line in long chains (ruleText)
 }
 
 // lineRun is count consecutive lines from start: rules of chain (from its rule first), or
@@ -77,12 +78,52 @@ func (d *Dump) Line(n int) (string, bool) {
 		if r.chain.cols == nil { // still parsing
 			return "", false
 		}
-		rule := r.chain.Rule(k)
-		return rule.Raw(), true
+		return d.ruleText(r.chain, k), true
 	}
 	c := d.Tables[r.table].Chains[k]
 	pk, by := c.Counters()
 	return declText(c.Name, c.Policy, pk, by), true
+}
+
+// ruleText is the text of rule k of c. Rules are decoded in order from the chain's start, so
+// a long chain gets marks every markEvery rules on its first read: reading a dump's lines (a
+// 10,000-rule KUBE-SERVICES) then decodes fewer than markEvery rules per line, not every rule
+// before it.
+func (d *Dump) ruleText(c *Chain, k int) string {
+	cur := c.cursor()
+	from := 0
+	if len(c.specs) > markEvery {
+		v, ok := d.marks.Load(c)
+		if !ok {
+			v, _ = d.marks.LoadOrStore(c, c.marks())
+		}
+		m := v.([]cursorMark)[k/markEvery]
+		cur.pos, cur.line, from = m.pos, m.line, k/markEvery*markEvery
+	}
+	for ; from < k; from++ {
+		cur.skip()
+	}
+	r := cur.next(c.specs[k])
+	return r.Raw()
+}
+
+const markEvery = 64
+
+// cursorMark is a chain's cursor before one of its rules: where in the column, and the line
+// before the rule's.
+type cursorMark struct{ pos, line int }
+
+// marks are the cursor's marks before rules 0, markEvery, 2*markEvery…
+func (c *Chain) marks() []cursorMark {
+	cur := c.cursor()
+	out := make([]cursorMark, 0, len(c.specs)/markEvery+1)
+	for i := range c.specs {
+		if i%markEvery == 0 {
+			out = append(out, cursorMark{cur.pos, cur.line})
+		}
+		cur.skip()
+	}
+	return out
 }
 
 // LineCount is the number of lines read.
