@@ -29,7 +29,7 @@ type Dump struct {
 	// chain declaration lines, and the text of every other line.
 	runs  []lineRun
 	extra map[int]string
-	cols  []byte // every chain's counters and lines (chain.go)
+	cols  []byte   // every chain's counters and lines (chain.go)
 	marks sync.Map // *Chain → []cursorMark, for Line in long chains (ruleText)
 }
 
