@@ -518,7 +518,7 @@ func (p *parser) plainChain(n int, b []byte) bool {
 		return false
 	}
 	pk, by, ok := canonicalCounters(f[2][1 : len(f[2])-1])
-	if !ok || p.chainNamedBytes(f[0]) != nil {
+	if !ok {
 		return false
 	}
 	var name string
@@ -528,6 +528,9 @@ func (p *parser) plainChain(n int, b []byte) bool {
 		name = p.cache.name(f[0])
 	} else {
 		name = string(f[0])
+	}
+	if p.chainNamed(name) != nil {
+		return false // declared twice: chain warns
 	}
 	p.newChain(name, policy, n, false, pk, by)
 	p.dump.place(n, nil, len(p.cur.Chains)-1)
@@ -1103,17 +1106,6 @@ func (p *parser) chainNamed(name string) *Chain {
 		return nil
 	}
 	return p.cur.byName[name]
-}
-
-// chainNamedBytes is chainNamed without making a string of name.
-func (p *parser) chainNamedBytes(name []byte) *Chain {
-	if p.pred != nil {
-		if i, ok := p.pred.pos[string(name)]; ok && int(i) < len(p.cur.Chains) {
-			return p.cur.Chains[i]
-		}
-		return nil
-	}
-	return p.cur.byName[string(name)]
 }
 
 // addRule appends r to ch (until freeze, to the dump's pending rules).
