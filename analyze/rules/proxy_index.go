@@ -326,10 +326,13 @@ type targetsKey struct {
 type svcTargets struct {
 	ref     *iptables.Table
 	svc     int
-	targets []struct {
-		addr      netip.AddrPort
-		sep, rule int
-	}
+	targets []placedTarget
+}
+
+// placedTarget is a DNAT target by where it is: rule rule of the chain at position sep.
+type placedTarget struct {
+	addr      netip.AddrPort
+	sep, rule int
 }
 
 // targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
@@ -394,10 +397,7 @@ func (ix *iptIndex) walkTargets(chain string, st *svcTargets) []dnatTarget {
 				t := dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), sep: sep, rule: i}
 				out = append(out, t)
 				if st != nil {
-					st.targets = append(st.targets, struct {
-						addr      netip.AddrPort
-						sep, rule int
-					}{t.addr, ix.nat.Pos(r.Target.Name), i})
+					st.targets = append(st.targets, placedTarget{t.addr, ix.nat.Pos(r.Target.Name), i})
 				}
 			}
 		}
