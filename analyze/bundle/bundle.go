@@ -23,16 +23,18 @@ type File struct {
 	// Data is the file's bytes; nil when a parser claimed the file (Options.Claim) and keeps
 	// its text itself, or once the file is compacted (Compact: model.Load compacts every file
 	// once the model is built): use Line, Lines, Size and Blank, which work either way.
-	Data    []byte
+	Data []byte
+	// content gives the lines when Data is nil: what Options.Claim returned, or the compacted
+	// text (Pack).
 	content Content
-	packed  *packed // the compacted text, when Data was compacted
 	size    int
 	blank   bool  // when claimed or compacted
 	lines   []int // byte offset of each line start, built on first use
 	once    sync.Once
 }
 
-// Claimed is the parser's view of a claimed file (what Options.Claim returned), or nil.
+// Claimed is the parser's view of a claimed file (what Options.Claim returned), or nil. A
+// compacted file's is the packed text.
 func (f *File) Claimed() Content { return f.content }
 
 // Size is the file's length in bytes.
@@ -40,7 +42,7 @@ func (f *File) Size() int { return f.size }
 
 // Blank reports whether the file holds nothing but white space.
 func (f *File) Blank() bool {
-	if f.content != nil || f.packed != nil {
+	if f.content != nil {
 		return f.blank
 	}
 	return len(bytes.TrimSpace(f.Data)) == 0
@@ -51,9 +53,6 @@ func (f *File) Lines() int {
 	if f.content != nil {
 		return f.content.Lines()
 	}
-	if f.packed != nil {
-		return f.packed.lines
-	}
 	f.indexLines()
 	return len(f.lines)
 }
@@ -63,12 +62,6 @@ func (f *File) Line(n int) string {
 	if f.content != nil {
 		s, _ := f.content.Line(n)
 		return strings.TrimRight(s, "\r\n")
-	}
-	if f.packed != nil {
-		if n < 1 || n > f.packed.lines {
-			return ""
-		}
-		return f.packed.line(n)
 	}
 	f.indexLines()
 	if n < 1 || n > len(f.lines) {

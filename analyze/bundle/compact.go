@@ -20,7 +20,8 @@ import (
 // ratio 19 against 11, compression ~800 MB/s against ~2.7 GB/s (256 KiB blocks: 21 against 12,
 // but each lookup decompresses twice as much). On the large bundle the 282 MB that the files
 // and their line indexes held after analysis became 19 MB, for 0.8 s of CPU on two cores
-// (model.Load compacts once the model is built); s2 would have kept ~35 MB for ~0.5 s less.
+// (model.Load packs big cluster files as soon as they are decoded, and compacts the rest once
+// the model is built); s2 would have kept ~35 MB for ~0.5 s less.
 
 // compactBlockSize is the size of a compacted file's blocks: they end at the last line end
 // before it, or, for a line longer than this, at that line's end. A variable so that tests can
@@ -89,7 +90,7 @@ type unpacked struct {
 func (b *Bundle) Compact() {
 	files := make([]*File, 0, len(b.files))
 	for _, f := range b.files {
-		if f.Data != nil && f.content == nil && f.packed == nil {
+		if f.Data != nil && f.content == nil {
 			files = append(files, f)
 		}
 	}
@@ -104,11 +105,11 @@ func (b *Bundle) Compact() {
 // Compact must not run while another goroutine uses f; afterwards f is safe for concurrent use
 // as before.
 func (f *File) Compact() {
-	if f.content != nil || f.packed != nil || f.Data == nil {
+	if f.content != nil || f.Data == nil {
 		return
 	}
 	f.blank = len(bytes.TrimSpace(f.Data)) == 0
-	f.packed = pack(f.Data)
+	f.content = Pack(f.Data)
 	f.Data, f.lines = nil, nil
 }
 

@@ -40,7 +40,7 @@ func checkCompact(t testing.TB, name string, data []byte) *File {
 	want := &File{Path: name, Data: data, size: len(data)}
 	got := &File{Path: name, Data: data, size: len(data)}
 	got.Compact()
-	if got.Data != nil || got.packed == nil && data != nil {
+	if got.Data != nil || got.packed() == nil && data != nil {
 		t.Fatalf("%s: not compacted (Data %d bytes)", name, len(got.Data))
 	}
 	sameFile(t, name, got, want)
@@ -88,7 +88,13 @@ func clip(s string) string {
 }
 
 // stored is the bytes a compacted file keeps.
-func (f *File) stored() int { return len(f.packed.slab) }
+func (f *File) stored() int { return len(f.packed().slab) }
+
+// packed is the compacted text of f, or nil.
+func (f *File) packed() *packed {
+	c, _ := f.content.(packedContent)
+	return c.p
+}
 
 // edgeCases are inputs whose lines are easy to get wrong.
 func edgeCases() map[string][]byte {
@@ -159,13 +165,13 @@ func TestCompactEdgeCases(t *testing.T) {
 func TestCompactSplitsAndCompresses(t *testing.T) {
 	withConfig(t, compactConfig{100, 0})
 	f := checkCompact(t, "every length", edgeCases()["every length"])
-	if len(f.packed.blocks) < 100 {
-		t.Errorf("%d blocks of at most 100 bytes for 45,000 bytes", len(f.packed.blocks))
+	if len(f.packed().blocks) < 100 {
+		t.Errorf("%d blocks of at most 100 bytes for 45,000 bytes", len(f.packed().blocks))
 	}
-	for i, b := range f.packed.blocks {
-		lines := f.packed.lines + 1 - b.first
-		if i+1 < len(f.packed.blocks) {
-			lines = f.packed.blocks[i+1].first - b.first
+	for i, b := range f.packed().blocks {
+		lines := f.packed().lines + 1 - b.first
+		if i+1 < len(f.packed().blocks) {
+			lines = f.packed().blocks[i+1].first - b.first
 		}
 		if b.size > 100 && lines != 1 {
 			t.Errorf("block %d: %d bytes, %d lines (only a single long line may exceed the block size)", i, b.size, lines)
@@ -178,7 +184,7 @@ func TestCompactSplitsAndCompresses(t *testing.T) {
 		t.Errorf("%d bytes stored for %d bytes of repetitive text", f.stored(), len(data))
 	}
 	f = checkCompact(t, "random", edgeCases()["random"])
-	for i, b := range f.packed.blocks {
+	for i, b := range f.packed().blocks {
 		if b.compressed {
 			t.Errorf("random block %d stored compressed (%d bytes for %d)", i, b.n, b.size)
 		}
@@ -189,8 +195,8 @@ func TestCompactSplitsAndCompresses(t *testing.T) {
 func TestCompactLeavesClaimedFiles(t *testing.T) {
 	f := &File{Path: "x", content: fakeContent{"a", "b"}, size: 4}
 	f.Compact()
-	if f.packed != nil || f.Lines() != 2 || f.Line(2) != "b" {
-		t.Errorf("claimed file compacted: packed %v, Lines %d", f.packed != nil, f.Lines())
+	if f.packed() != nil || f.Lines() != 2 || f.Line(2) != "b" {
+		t.Errorf("claimed file compacted: packed %v, Lines %d", f.packed() != nil, f.Lines())
 	}
 }
 
@@ -236,7 +242,7 @@ func TestCompactFixtures(t *testing.T) {
 		got.Compact()
 		for _, p := range want.Paths() {
 			wf, gf := want.File(p), got.File(p)
-			if wf.Data != nil && (gf.Data != nil || gf.packed == nil) {
+			if wf.Data != nil && (gf.Data != nil || gf.packed() == nil) {
 				t.Fatalf("%s: %s not compacted", src, p)
 			}
 			sameFile(t, src+": "+p, gf, wf)
@@ -274,8 +280,8 @@ func TestCompactConcurrentLines(t *testing.T) {
 	}
 	f := &File{Path: "pods.yaml", Data: b.Bytes(), size: b.Len()}
 	f.Compact()
-	if len(f.packed.blocks) < 500 {
-		t.Fatalf("only %d blocks", len(f.packed.blocks))
+	if len(f.packed().blocks) < 500 {
+		t.Fatalf("only %d blocks", len(f.packed().blocks))
 	}
 	var wg sync.WaitGroup
 	done := make(chan struct{})
