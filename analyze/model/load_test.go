@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
@@ -125,4 +128,20 @@ func digest(t *testing.T, m *Model) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// json-iterator keeps invalid UTF-8 bytes in strings where encoding/json puts U+FFFD: such an
+// object must decode as encoding/json decodes it.
+func TestUnmarshalValidInvalidUTF8(t *testing.T) {
+	data := []byte("{\"metadata\":{\"name\":\"web\xff\",\"labels\":{\"app\xfe\":\"x\xff\"}}}")
+	var got, want corev1.Pod
+	if err := unmarshalValid(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q %q, encoding/json gives %q %q", got.Name, got.Labels, want.Name, want.Labels)
+	}
 }

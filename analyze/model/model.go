@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	jsoniter "github.com/json-iterator/go"
 	appsv1 "k8s.io/api/apps/v1"
@@ -312,6 +313,14 @@ func (m *Model) readVersion(f *bundle.File) {
 // object of every fixture.
 var fastJSON unmarshaler = jsoniter.ConfigCompatibleWithStandardLibrary
 
+// unmarshalValid decodes with fastJSON when data is valid UTF-8, and with encoding/json when not.
+func unmarshalValid(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return json.Unmarshal(data, v)
+	}
+	return fastJSON.Unmarshal(data, v)
+}
+
 type unmarshaler interface {
 	Unmarshal(data []byte, v any) error
 }
@@ -325,7 +334,8 @@ type decoder func(o rawObject) (func(m *Model), error)
 func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
 	return func(o rawObject) (func(m *Model), error) {
 		v := new(T)
-		if err := fastJSON.Unmarshal(o.JSON, v); err != nil {
+		// json-iterator keeps invalid UTF-8 bytes that encoding/json replaces with U+FFFD.
+		if err := unmarshalValid(o.JSON, v); err != nil {
 			// encoding/json decides, and words the error as the warnings always have.
 			v = new(T)
 			if err := json.Unmarshal(o.JSON, v); err != nil {

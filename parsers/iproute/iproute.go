@@ -380,9 +380,30 @@ var fastJSON interface{ Unmarshal([]byte, any) error } = jsoniter.ConfigCompatib
 // unmarshalFast decodes with fastJSON, and with encoding/json when that fails, so that what is
 // accepted and the warnings are encoding/json's.
 func unmarshalFast(raw []byte, v any) error {
+	if !utf8.Valid(raw) {
+		return json.Unmarshal(raw, v) // json-iterator keeps invalid bytes in keys that encoding/json replaces
+	}
 	if fastJSON.Unmarshal(raw, v) == nil {
+		switch x := v.(type) {
+		case *map[string]json.RawMessage:
+			keepNulls(*x)
+		case *[]map[string]json.RawMessage:
+			for _, m := range *x {
+				keepNulls(m)
+			}
+		}
 		return nil
 	}
 	reflect.ValueOf(v).Elem().SetZero() // what the failed decode left
 	return json.Unmarshal(raw, v)
+}
+
+// keepNulls gives back the literal null that json-iterator drops from a RawMessage member
+// (encoding/json keeps it, and iproute2 prints flags such as "not": null that way).
+func keepNulls(m map[string]json.RawMessage) {
+	for k, raw := range m {
+		if raw == nil {
+			m[k] = json.RawMessage("null")
+		}
+	}
 }
