@@ -27,8 +27,10 @@ var netfilterRules = []*Rule{
 type nfCIDR struct {
 	Node   string // "" for a cluster-wide range
 	Prefix netip.Prefix
-	Ev     finding.Evidence
-	What   string // "podCIDR of node worker-1", "Calico IPPool default-ipv4-ippool"…
+	// Ev quotes where the range is written. It is looked up only when a finding cites it: a
+	// 2,000-node cluster's podCIDRs are checked on every node but rarely quoted.
+	Ev   func() finding.Evidence
+	What string // "podCIDR of node worker-1", "Calico IPPool default-ipv4-ippool"…
 }
 
 // nfNodePodCIDRs returns every node's spec.podCIDRs (or spec.podCIDR), in node order.
@@ -38,13 +40,13 @@ func nfNodePodCIDRs(m *model.Model) []nfCIDR {
 		if len(n.Spec.PodCIDRs) > 0 {
 			for i, s := range n.Spec.PodCIDRs {
 				if p, err := netip.ParsePrefix(s); err == nil {
-					out = append(out, nfCIDR{Node: n.Name, Prefix: p.Masked(), Ev: m.Evidence(n.Src, "spec", "podCIDRs", itoa(i)), What: "podCIDR of node " + n.Name})
+					out = append(out, nfCIDR{Node: n.Name, Prefix: p.Masked(), Ev: func() finding.Evidence { return m.Evidence(n.Src, "spec", "podCIDRs", itoa(i)) }, What: "podCIDR of node " + n.Name})
 				}
 			}
 			continue
 		}
 		if p, err := netip.ParsePrefix(n.Spec.PodCIDR); err == nil {
-			out = append(out, nfCIDR{Node: n.Name, Prefix: p.Masked(), Ev: m.Evidence(n.Src, "spec", "podCIDR"), What: "podCIDR of node " + n.Name})
+			out = append(out, nfCIDR{Node: n.Name, Prefix: p.Masked(), Ev: func() finding.Evidence { return m.Evidence(n.Src, "spec", "podCIDR") }, What: "podCIDR of node " + n.Name})
 		}
 	}
 	return out
@@ -65,7 +67,7 @@ func nfCalicoBlocks(m *model.Model) []nfCIDR {
 		if !ok || err != nil {
 			continue
 		}
-		out = append(out, nfCIDR{Node: node, Prefix: p.Masked(), Ev: m.Evidence(o.Src, "spec", "cidr"), What: "Calico IPAM block of node " + node})
+		out = append(out, nfCIDR{Node: node, Prefix: p.Masked(), Ev: func() finding.Evidence { return m.Evidence(o.Src, "spec", "cidr") }, What: "Calico IPAM block of node " + node})
 	}
 	return out
 }
@@ -82,7 +84,7 @@ func nfIPPools(m *model.Model) []nfCIDR {
 		}
 		cidr, _, _ := unstructured.NestedString(o.Object, "spec", "cidr")
 		if p, err := netip.ParsePrefix(cidr); err == nil {
-			out = append(out, nfCIDR{Prefix: p.Masked(), Ev: m.Evidence(o.Src, "spec", "cidr"), What: "Calico IPPool " + o.GetName()})
+			out = append(out, nfCIDR{Prefix: p.Masked(), Ev: func() finding.Evidence { return m.Evidence(o.Src, "spec", "cidr") }, What: "Calico IPPool " + o.GetName()})
 		}
 	}
 	return out
@@ -106,7 +108,7 @@ func nfClusterCIDRs(m *model.Model) ([]nfCIDR, string) {
 		var out []nfCIDR
 		for _, s := range strings.Split(kp.ClusterCIDR, ",") {
 			if p, err := netip.ParsePrefix(strings.TrimSpace(s)); err == nil {
-				out = append(out, nfCIDR{Prefix: p.Masked(), Ev: m.KubeProxyEvidence(kp, "clusterCIDR"), What: "kube-proxy clusterCIDR"})
+				out = append(out, nfCIDR{Prefix: p.Masked(), Ev: func() finding.Evidence { return m.KubeProxyEvidence(kp, "clusterCIDR") }, What: "kube-proxy clusterCIDR"})
 			}
 		}
 		if len(out) > 0 {

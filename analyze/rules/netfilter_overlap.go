@@ -55,7 +55,7 @@ var cniCIDROverlap = &Rule{
 					break
 				}
 				parts = append(parts, fmt.Sprintf("%s %s", pc.What, pc.Prefix))
-				ev = append(ev, pc.Ev)
+				ev = append(ev, pc.Ev())
 			}
 			return strings.Join(parts, ", "), ev
 		}
@@ -72,7 +72,7 @@ var cniCIDROverlap = &Rule{
 			type net struct {
 				p    netip.Prefix
 				what string
-				ev   finding.Evidence
+				ev   func() finding.Evidence // looked up only when quoted
 			}
 			var nets []net
 			if nd.Addrs != nil {
@@ -87,7 +87,9 @@ var cniCIDROverlap = &Rule{
 						if nfContainedIn(a.Prefix.Addr(), own) {
 							continue // the node's own pod gateway
 						}
-						nets = append(nets, net{a.Prefix.Masked(), fmt.Sprintf("subnet %s of %s (%s)", a.Prefix.Masked(), iface.Name, a.Prefix), c.readableEvidence(nd, model.CapAddr, a.Line, inetWord(a.Prefix)+" "+a.Prefix.String())})
+						nets = append(nets, net{a.Prefix.Masked(), fmt.Sprintf("subnet %s of %s (%s)", a.Prefix.Masked(), iface.Name, a.Prefix), func() finding.Evidence {
+							return c.readableEvidence(nd, model.CapAddr, a.Line, inetWord(a.Prefix)+" "+a.Prefix.String())
+						}})
 					}
 				}
 			} else if nd.Routes == nil && m.Node(name) == nil {
@@ -99,7 +101,9 @@ var cniCIDROverlap = &Rule{
 						continue
 					}
 					if ip, err := netip.ParseAddr(a.Address); err == nil {
-						nets = append(nets, net{netip.PrefixFrom(ip, ip.BitLen()), string(a.Type) + " " + ip.String(), m.Evidence(n.Src, "status", "addresses", itoa(i), "address")})
+						nets = append(nets, net{netip.PrefixFrom(ip, ip.BitLen()), string(a.Type) + " " + ip.String(), func() finding.Evidence {
+							return m.Evidence(n.Src, "status", "addresses", itoa(i), "address")
+						}})
 					}
 				}
 			}
@@ -125,7 +129,7 @@ var cniCIDROverlap = &Rule{
 				reported[x.p.String()] = true
 				d, pev := describe(hit)
 				parts = append(parts, fmt.Sprintf("the node's %s overlaps %s", x.what, d))
-				ev = append(ev, x.ev)
+				ev = append(ev, x.ev())
 				ev = append(ev, pev...)
 			}
 			if len(parts) == 0 {
@@ -209,7 +213,7 @@ var cniCIDROverlap = &Rule{
 					Key:     "podcidr:" + b.Node,
 					Message: fmt.Sprintf("Node %s's podCIDR %s overlaps node %s's podCIDR %s: both nodes hand out the same pod addresses, and routes to one node's pods send packets to the other.",
 						a.Node, a.Prefix, b.Node, b.Prefix),
-					Evidence: []finding.Evidence{a.Ev, b.Ev},
+					Evidence: []finding.Evidence{a.Ev(), b.Ev()},
 					Remediation: `kubectl get nodes -o custom-columns=NAME:.metadata.name,PODCIDR:.spec.podCIDR
 # podCIDRs are immutable: drain and delete one node, then re-join it so the node IPAM controller assigns a free range
 # (check kube-controller-manager --cluster-cidr / --node-cidr-mask-size, or the CNI's IPAM, for why it gave a duplicate)`,

@@ -76,22 +76,22 @@ var routePodCIDRMissing = &Rule{
 					problems = append(problems, fmt.Sprintf("no route to %s (%s)", pc.Prefix, pc.What))
 					missing = append(missing, pc.Prefix.String())
 					bad = append(bad, pc)
-					ev = append(ev, pc.Ev)
+					ev = append(ev, pc.Ev())
 				case r.Drops():
 					problems = append(problems, fmt.Sprintf("%s (%s) hits the %s route `%s`", pc.Prefix, pc.What, r.Type, routeEv().Excerpt))
 					bad = append(bad, pc)
-					ev = append(ev, routeEv(), pc.Ev)
+					ev = append(ev, routeEv(), pc.Ev())
 				case r.Dst.Bits() == 0:
 					viaDefault++
 					problems = append(problems, fmt.Sprintf("no route to %s (%s)", pc.Prefix, pc.What))
 					missing = append(missing, pc.Prefix.String())
 					bad = append(bad, pc)
-					ev = append(ev, pc.Ev)
+					ev = append(ev, pc.Ev())
 				default:
 					if why := nfWrongRoute(nd, r, pc, peerIP, nodeIPs, ownerOf); why != "" {
 						problems = append(problems, fmt.Sprintf("%s (%s) is routed by `%s`: %s", pc.Prefix, pc.What, nfRouteText(c, nd, r), why))
 						bad = append(bad, pc)
-						ev = append(ev, routeEv(), pc.Ev)
+						ev = append(ev, routeEv(), pc.Ev())
 					}
 				}
 			}
