@@ -213,6 +213,15 @@ type Spec struct {
 	jumps  bool      // Target names a chain (not a builtin target): it must be declared
 	isDNAT bool
 	cached bool // in a Cache: it parsed without a warning, so another dump may share it
+	// placed is where a shared Spec's chain and jump target are in the last table index it was
+	// read against (parser.placeOf).
+	placed atomic.Pointer[specPlace]
+}
+
+// specPlace is where a Spec's chain and jump target are in one chainIndex (-1: not there).
+type specPlace struct {
+	idx           *chainIndex
+	chain, target int32
 }
 
 // DNAT is the rule's DNAT '--to-destination' (Target.ToDestination, parsed once per Spec).
@@ -558,16 +567,29 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	if spec == nil {
 		return false
 	}
+	// While the table declares the chains of an index (fifty kube-proxy nodes), the Spec knows
+	// where its chains are in it, found once instead of hashing their names on every node.
+	var pl *specPlace
+	if p.pred != nil {
+		pl = p.placeOf(spec)
+	}
 	// A dump lists a chain's rules together: most rules go to the chain of the rule before.
 	ch := p.last
 	if ch == nil || ch.Name != spec.Chain || p.lastTable != p.cur {
-		if ch = p.chainNamed(spec.Chain); ch == nil {
+		if pl != nil {
+			ch = p.chainAt(pl.chain)
+		} else {
+			ch = p.chainNamed(spec.Chain)
+		}
+		if ch == nil {
 			return false // the slow path warns and declares it
 		}
 		p.last, p.lastTable = ch, p.cur
 	}
-	if spec.jumps && p.chainNamed(spec.Target.Name) == nil {
-		return false
+	if spec.jumps {
+		if pl != nil && p.chainAt(pl.target) == nil || pl == nil && p.chainNamed(spec.Target.Name) == nil {
+			return false
+		}
 	}
 	p.addRule(ch, Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, Spec: spec})
 	return true
@@ -1106,6 +1128,32 @@ func (p *parser) chainNamed(name string) *Chain {
 		return nil
 	}
 	return p.cur.byName[name]
+}
+
+// placeOf returns where s's chain and jump target are in p.pred, the index the current table
+// follows. Specs are shared by parsers on other goroutines: the answer is published whole.
+func (p *parser) placeOf(s *Spec) *specPlace {
+	if pl := s.placed.Load(); pl != nil && pl.idx == p.pred {
+		return pl
+	}
+	pl := &specPlace{idx: p.pred, chain: -1, target: -1}
+	if i, ok := p.pred.pos[s.Chain]; ok {
+		pl.chain = i
+	}
+	if i, ok := p.pred.pos[s.Target.Name]; ok && s.jumps {
+		pl.target = i
+	}
+	s.placed.Store(pl)
+	return pl
+}
+
+// chainAt is the current table's chain at position i of p.pred (nil when i < 0 or the table has
+// not declared it yet), as chainNamed finds it.
+func (p *parser) chainAt(i int32) *Chain {
+	if i < 0 || int(i) >= len(p.cur.Chains) {
+		return nil
+	}
+	return p.cur.Chains[i]
 }
 
 // addRule appends r to ch (until freeze, to the dump's pending rules).
