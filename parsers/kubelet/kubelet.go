@@ -59,11 +59,11 @@ func ParseConfig(r io.Reader) (*Config, error) {
 		c.Warnings = append(c.Warnings, yamlconf.Warnings(err)...)
 		return c, nil
 	}
-	if len(doc.Content) == 0 {
+	root := yamlconf.Root(&doc)
+	if root == nil {
 		c.Warnings = append(c.Warnings, diag.Warnf(0, "empty document"))
 		return c, nil
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		c.Warnings = append(c.Warnings, diag.Warnf(root.Line, "want a mapping at the top, got %s", kindName(root.Kind)))
 		return c, nil

@@ -24,6 +24,19 @@ func LineOf(msg string) int {
 	return 0
 }
 
+// Root is the top node of a parsed document, nil when the document is empty. A document of only
+// "---" is empty too: yaml.v3 gives it a null scalar on the line after the input's end.
+func Root(doc *yaml.Node) *yaml.Node {
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" && root.Value == "" {
+		return nil
+	}
+	return root
+}
+
 // Warnings turns a yaml error into warnings, each at the line the message names.
 func Warnings(err error) []diag.Warning {
 	var te *yaml.TypeError
