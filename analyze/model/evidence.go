@@ -1,10 +1,12 @@
 package model
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/parsers/diag"
@@ -92,27 +94,57 @@ func indentOf(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
 
 // reparse reads an object's own lines again as YAML; line 1 of the result is src.Line.
 func (m *Model) reparse(src Source) *yaml.Node {
+	text, ok := m.objectText(src)
+	if !ok {
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(diag.NoLoneCR([]byte(text)), &doc); err != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// objectText is the text of the object at src, its lines cut at its column: an item of a YAML
+// list loses its "- ", one of a JSON list the comma after it.
+func (m *Model) objectText(src Source) (string, bool) {
 	f := m.Bundle.File(src.File)
 	if f == nil || src.EndLine < src.Line || src.Column < 1 {
-		return nil
+		return "", false
 	}
 	cut := src.Column - 1
 	var b strings.Builder
+	json := false
 	for n := src.Line; n <= src.EndLine; n++ {
 		l := f.Line(n)
 		if len(l) >= cut && strings.TrimLeft(l[:cut], " -") == "" {
 			l = l[cut:]
 		} else if strings.TrimSpace(l) != "" && n == src.Line {
-			return nil
+			return "", false
+		}
+		if n == src.Line {
+			json = strings.HasPrefix(l, "{")
+		}
+		if n == src.EndLine && json {
+			l = strings.TrimSuffix(strings.TrimRight(l, " \t\r"), ",")
 		}
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(diag.NoLoneCR([]byte(b.String())), &doc); err != nil || len(doc.Content) == 0 {
-		return nil
+	return b.String(), true
+}
+
+// Reread decodes the object at src again from the bundle's text into v, whole: the model's
+// Pods lack the fields nothing reads (podUnread), and `netsift get -o yaml` shows them all.
+func (m *Model) Reread(src Source, v any) error {
+	text, ok := m.objectText(src)
+	if !ok {
+		return fmt.Errorf("%s:%d: the object's text cannot be cut from the file", src.File, src.Line)
 	}
-	return doc.Content[0]
+	if err := sigsyaml.Unmarshal(diag.NoLoneCR([]byte(text)), v); err != nil {
+		return fmt.Errorf("%s:%d: %v", src.File, src.Line, err)
+	}
+	return nil
 }
 
 // locate returns the line of the field at path; for a block value (a map or list) the line of

@@ -131,17 +131,65 @@ func digest(t *testing.T, m *Model) string {
 }
 
 // json-iterator keeps invalid UTF-8 bytes in strings where encoding/json puts U+FFFD: such an
-// object must decode as encoding/json decodes it.
-func TestUnmarshalValidInvalidUTF8(t *testing.T) {
-	data := []byte("{\"metadata\":{\"name\":\"web\xff\",\"labels\":{\"app\xfe\":\"x\xff\"}}}")
-	var got, want corev1.Pod
-	if err := unmarshalValid(data, &got); err != nil {
+// object must decode as encoding/json decodes it (with the unread fields left out).
+func TestDecodeInvalidUTF8(t *testing.T) {
+	data := []byte("{\"metadata\":{\"name\":\"web\xff\",\"uid\":\"u\",\"labels\":{\"app\xfe\":\"x\xff\"}}}")
+	m := &Model{}
+	add, err := decoders["Pod"](rawObject{Kind: "Pod", JSON: data})
+	if err != nil {
 		t.Fatal(err)
 	}
+	add(m)
+	var want corev1.Pod
 	if err := json.Unmarshal(data, &want); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q %q, encoding/json gives %q %q", got.Name, got.Labels, want.Name, want.Labels)
+	want.UID = ""
+	if got := m.Pods[0].Pod; !reflect.DeepEqual(*got, want) {
+		t.Fatalf("got %q %q %q, encoding/json gives %q %q", got.Name, got.Labels, got.UID, want.Name, want.Labels)
 	}
+}
+
+// Pods are decoded without the fields nothing reads (podUnread): exactly as encoding/json
+// decodes them with those fields cleared, and no other field lost.
+func TestPodUnreadFields(t *testing.T) {
+	saved := podJSON
+	sameModel(t, "encoding/json without podUnread", func() { podJSON = prunedStdJSON{podUnread} }, func() { podJSON = saved })
+
+	// Every name on the list is a field of its type: a misspelt one would be read.
+	for typ, names := range podUnread {
+		for _, n := range names {
+			if _, ok := typ.FieldByName(n); !ok {
+				t.Errorf("%s has no field %s", typ, n)
+			}
+		}
+	}
+	// What is dropped and what is kept, on a pod that has both.
+	data := []byte(`{"metadata":{"name":"web","uid":"u1","annotations":{"a":"b"},"labels":{"app":"web"}},
+		"spec":{"nodeName":"n1","tolerations":[{"operator":"Exists"}],"containers":[{"name":"c","image":"i","env":[{"name":"X"}],"ports":[{"containerPort":80}]}]},
+		"status":{"podIP":"10.0.0.1","hostIP":"172.0.0.1","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-01-01T00:00:00Z"}],
+		"containerStatuses":[{"name":"c","ready":true,"restartCount":3,"containerID":"containerd://x"}]}}`)
+	var p corev1.Pod
+	if err := podJSON.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.UID != "" || p.Annotations != nil || p.Spec.Tolerations != nil || p.Spec.Containers[0].Env != nil || p.Status.HostIP != "" ||
+		!p.Status.Conditions[0].LastTransitionTime.IsZero() || p.Status.ContainerStatuses[0].ContainerID != "" {
+		t.Errorf("an unread field was decoded: %+v", p)
+	}
+	if p.Name != "web" || p.Labels["app"] != "web" || p.Spec.NodeName != "n1" || p.Spec.Containers[0].Image != "i" ||
+		p.Spec.Containers[0].Ports[0].ContainerPort != 80 || p.Status.PodIP != "10.0.0.1" || p.Status.Conditions[0].Status != "True" ||
+		p.Status.ContainerStatuses[0].RestartCount != 3 || !p.Status.ContainerStatuses[0].Ready {
+		t.Errorf("a read field was lost: %+v", p)
+	}
+}
+
+type prunedStdJSON struct{ unread fieldSet }
+
+func (s prunedStdJSON) Unmarshal(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return err
+	}
+	s.unread.clear(v)
+	return nil
 }

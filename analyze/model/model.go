@@ -313,14 +313,6 @@ func (m *Model) readVersion(f *bundle.File) {
 // object of every fixture.
 var fastJSON unmarshaler = jsoniter.ConfigCompatibleWithStandardLibrary
 
-// unmarshalValid decodes with fastJSON when data is valid UTF-8, and with encoding/json when not.
-func unmarshalValid(data []byte, v any) error {
-	if !utf8.Valid(data) {
-		return json.Unmarshal(data, v)
-	}
-	return fastJSON.Unmarshal(data, v)
-}
-
 type unmarshaler interface {
 	Unmarshal(data []byte, v any) error
 }
@@ -332,15 +324,22 @@ type decoder func(o rawObject) (func(m *Model), error)
 
 // into builds the decoder of one kind: T is the k8s.io/api type, W the model's wrapper.
 func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
+	return intoVia(&fastJSON, nil, list, wrap)
+}
+
+// intoVia is into decoding with *fast, which leaves out the fields of unread (nil: none).
+func intoVia[T any, W any](fast *unmarshaler, unread fieldSet, list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
 	return func(o rawObject) (func(m *Model), error) {
 		v := new(T)
-		// json-iterator keeps invalid UTF-8 bytes that encoding/json replaces with U+FFFD.
-		if err := unmarshalValid(o.JSON, v); err != nil {
-			// encoding/json decides, and words the error as the warnings always have.
+		// encoding/json decides when json-iterator fails, and words the error as the warnings
+		// always have; it also decodes invalid UTF-8, whose bytes json-iterator keeps where
+		// encoding/json puts U+FFFD.
+		if !utf8.Valid(o.JSON) || (*fast).Unmarshal(o.JSON, v) != nil {
 			v = new(T)
 			if err := json.Unmarshal(o.JSON, v); err != nil {
 				return nil, err
 			}
+			unread.clear(v)
 		}
 		w := wrap(v, o.Src)
 		return func(m *Model) {
@@ -354,7 +353,7 @@ func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decod
 var decoders = map[string]decoder{
 	"Node":               into(func(m *Model) *[]*Node { return &m.Nodes }, func(v *corev1.Node, s Source) *Node { return &Node{v, s} }),
 	"Namespace":          into(func(m *Model) *[]*Namespace { return &m.Namespaces }, func(v *corev1.Namespace, s Source) *Namespace { return &Namespace{v, s} }),
-	"Pod":                into(func(m *Model) *[]*Pod { return &m.Pods }, func(v *corev1.Pod, s Source) *Pod { return &Pod{v, s} }),
+	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *corev1.Pod, s Source) *Pod { return &Pod{v, s} }),
 	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
 	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *corev1.Endpoints, s Source) *Endpoints { return &Endpoints{v, s} }),
 	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),

@@ -20,6 +20,17 @@ type getObject struct {
 	obj             any
 	src             model.Source
 	columns         []string
+	// whole re-reads obj with every field from the bundle (nil: obj is whole): the model's
+	// pods lack the fields no rule reads.
+	whole func() (any, error)
+}
+
+// printable is the object -o yaml and -o json print.
+func (o getObject) printable() (any, error) {
+	if o.whole == nil {
+		return o.obj, nil
+	}
+	return o.whole()
 }
 
 // kindAliases maps what a user types (kubectl's names and short names) to a kind.
@@ -119,7 +130,11 @@ func printObjects(s Streams, kind string, objs []getObject, output string, allNS
 			if i > 0 {
 				fmt.Fprintln(s.Out, "---")
 			}
-			b, err := yaml.Marshal(o.obj)
+			obj, err := o.printable()
+			if err != nil {
+				return err
+			}
+			b, err := yaml.Marshal(obj)
 			if err != nil {
 				return err
 			}
@@ -129,7 +144,11 @@ func printObjects(s Streams, kind string, objs []getObject, output string, allNS
 	case "json":
 		items := make([]any, len(objs))
 		for i, o := range objs {
-			items[i] = o.obj
+			obj, err := o.printable()
+			if err != nil {
+				return err
+			}
+			items[i] = obj
 		}
 		enc := json.NewEncoder(s.Out)
 		enc.SetIndent("", "  ")
@@ -191,7 +210,7 @@ func columnsOf(kind string, wide bool) []string {
 func objectsOf(m *model.Model, kind string) []getObject {
 	var out []getObject
 	add := func(ns, name string, obj any, src model.Source, cols ...string) {
-		out = append(out, getObject{ns, name, obj, src, cols})
+		out = append(out, getObject{namespace: ns, name: name, obj: obj, src: src, columns: cols})
 	}
 	switch kind {
 	case "Pod":
@@ -204,6 +223,10 @@ func objectsOf(m *model.Model, kind string) []getObject {
 				restarts += c.RestartCount
 			}
 			add(p.Namespace, p.Name, p.Pod, p.Src, fmt.Sprintf("%d/%d", ready, total), podStatus(p.Pod), fmt.Sprint(restarts), p.Status.PodIP, p.Spec.NodeName)
+			out[len(out)-1].whole = func() (any, error) {
+				whole := &corev1.Pod{}
+				return whole, m.Reread(p.Src, whole)
+			}
 		}
 	case "Service":
 		for _, s := range m.Services {
@@ -290,7 +313,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 func genericObjects(m *model.Model, kind string) []getObject {
 	var out []getObject
 	add := func(ns, name string, obj any, src model.Source) {
-		out = append(out, getObject{ns, name, obj, src, nil})
+		out = append(out, getObject{namespace: ns, name: name, obj: obj, src: src})
 	}
 	switch kind {
 	case "Namespace":
