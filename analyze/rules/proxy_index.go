@@ -301,81 +301,92 @@ func ruleVIP(r iptables.Rule) (vip, bool) {
 	return vip{addr: dst.Addr(), proto: strings.ToLower(proto), port: ports[0].Lo}, true
 }
 
-// dnatTarget is one endpoint a KUBE-SVC chain load-balances to: the DNAT rule (index rule of
-// chain sep) of its KUBE-SEP chain.
+// dnatTarget is one endpoint a KUBE-SVC chain load-balances to: the DNAT rule (index rule) of
+// its KUBE-SEP chain, the chain at position sep of the nat table.
 type dnatTarget struct {
-	addr netip.AddrPort
-	sep  *iptables.Chain
-	rule int
+	addr      netip.AddrPort
+	sep, rule int
 }
 
-// line is the DNAT rule's line.
-func (t dnatTarget) line() int { return t.sep.Rule(t.rule).Line }
+// line is the DNAT rule's line in nat, the table the target was found in.
+func (t dnatTarget) line(nat *iptables.Table) int { return nat.Chains[t.sep].Rule(t.rule).Line }
 
 // targetsMemo remembers, per nat table layout and KUBE-SVC chain, where its DNAT targets are
 // (see targets); one per model.
-type targetsMemo struct{ sync.Map }
+type targetsMemo struct {
+	svcs sync.Map // targetsKey → *svcTargets
+	same sync.Map // [2]*iptables.Table → bool (sameChains)
+}
 
 type targetsKey struct {
 	layout any
 	chain  string
 }
 
-// svcTargets is what targets found on the first node with a layout: the chains it read (in
-// ref, by position) and the targets, by SEP chain position and rule index.
+// svcTargets is what targets found on the first node with a layout: the table it read (ref)
+// and the targets in it.
 type svcTargets struct {
 	ref     *iptables.Table
 	svc     int
-	targets []placedTarget
-}
-
-// placedTarget is a DNAT target by where it is: rule rule of the chain at position sep.
-type placedTarget struct {
-	addr      netip.AddrPort
-	sep, rule int
+	targets []dnatTarget
 }
 
 // targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
 // Fifty nodes hold the same chains (iptables.Chain.SameRules): what the first node's walk
-// found is reused wherever the chains are the same, checked chain by chain, instead of walking
-// ten thousand Services' chains again on every node.
+// found is reused wherever the chains are the same (the whole table at once, else chain by
+// chain), instead of walking ten thousand Services' chains again on every node. Targets are
+// by chain position, the same in every table of a layout.
 func (ix *iptIndex) targets(chain string, memo *targetsMemo) []dnatTarget {
 	layout := ix.nat.Layout()
 	if memo == nil || layout == nil {
-		return ix.walkTargets(chain, nil)
+		return ix.walkTargets(chain)
 	}
 	key := targetsKey{layout, chain}
-	if v, ok := memo.Load(key); ok {
+	if v, ok := memo.svcs.Load(key); ok {
 		st := v.(*svcTargets)
-		if out, ok := st.reuse(ix.nat); ok {
-			return out
+		if memo.sameChains(ix.nat, st.ref) || st.sameOn(ix.nat) {
+			return st.targets
 		}
-		return ix.walkTargets(chain, nil)
+		return ix.walkTargets(chain)
 	}
-	st := &svcTargets{ref: ix.nat, svc: ix.nat.Pos(chain)}
-	out := ix.walkTargets(chain, st)
-	memo.Store(key, st)
-	return out
+	st := &svcTargets{ref: ix.nat, svc: ix.nat.Pos(chain), targets: ix.walkTargets(chain)}
+	memo.svcs.Store(key, st)
+	return st.targets
 }
 
-// reuse gives the targets on table t when every chain they came from is the same there.
-func (st *svcTargets) reuse(t *iptables.Table) ([]dnatTarget, bool) {
+// sameChains reports whether every chain of t is the same as in ref (tables of one layout),
+// found once per pair of tables: on fifty identical nodes it answers for every Service.
+func (tm *targetsMemo) sameChains(t, ref *iptables.Table) bool {
+	if t == ref {
+		return true
+	}
+	key := [2]*iptables.Table{t, ref}
+	if v, ok := tm.same.Load(key); ok {
+		return v.(bool)
+	}
+	same := len(t.Chains) == len(ref.Chains)
+	for i := 0; same && i < len(t.Chains); i++ {
+		same = t.Chains[i].SameRules(ref.Chains[i])
+	}
+	tm.same.Store(key, same)
+	return same
+}
+
+// sameOn reports whether the chains the targets came from are the same on table t.
+func (st *svcTargets) sameOn(t *iptables.Table) bool {
 	if st.svc < 0 || !t.Chains[st.svc].SameRules(st.ref.Chains[st.svc]) {
-		return nil, false
+		return false
 	}
-	out := make([]dnatTarget, 0, len(st.targets))
 	for _, x := range st.targets {
-		sep := t.Chains[x.sep]
-		if !sep.SameRules(st.ref.Chains[x.sep]) {
-			return nil, false
+		if !t.Chains[x.sep].SameRules(st.ref.Chains[x.sep]) {
+			return false
 		}
-		out = append(out, dnatTarget{addr: x.addr, sep: sep, rule: x.rule})
 	}
-	return out, true
+	return true
 }
 
-// walkTargets walks the chains, recording what it found in st when st is not nil.
-func (ix *iptIndex) walkTargets(chain string, st *svcTargets) []dnatTarget {
+// walkTargets walks the chains.
+func (ix *iptIndex) walkTargets(chain string) []dnatTarget {
 	ch := ix.nat.Chain(chain)
 	if ch == nil {
 		return nil
@@ -389,16 +400,16 @@ func (ix *iptIndex) walkTargets(chain string, st *svcTargets) []dnatTarget {
 		if sep == nil {
 			continue
 		}
+		pos := -1
 		for i, sr := range sep.Rules() {
 			if !sr.IsDNAT() {
 				continue
 			}
 			if nr, ok := sr.DNAT(); ok && nr.Min.IsValid() {
-				t := dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), sep: sep, rule: i}
-				out = append(out, t)
-				if st != nil {
-					st.targets = append(st.targets, placedTarget{t.addr, ix.nat.Pos(r.Target.Name), i})
+				if pos < 0 {
+					pos = ix.nat.Pos(r.Target.Name)
 				}
+				out = append(out, dnatTarget{addr: netip.AddrPortFrom(nr.Min, nr.MinPort), sep: pos, rule: i})
 			}
 		}
 	}

@@ -230,7 +230,7 @@ var kubeProxyRulesStale = &Rule{
 						continue // the common case, checked without building maps
 					}
 					for _, t := range ts {
-						programmed[t.addr] = t.line()
+						programmed[t.addr] = t.line(ix.nat)
 					}
 				case "ipvs":
 					vs := dp.ix.ipvs.vs[sp.vip]
