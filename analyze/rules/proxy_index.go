@@ -315,7 +315,7 @@ func (t dnatTarget) line(nat *iptables.Table) int { return nat.Chains[t.sep].Rul
 // (see targets); one per model.
 type targetsMemo struct {
 	svcs sync.Map // targetsKey → *svcTargets
-	same sync.Map // [2]*iptables.Table → bool (sameChains)
+	same sync.Map // [2]*iptables.Table → chainSet (differing)
 }
 
 type targetsKey struct {
@@ -333,9 +333,9 @@ type svcTargets struct {
 
 // targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
 // Fifty nodes hold the same chains (iptables.Chain.SameRules): what the first node's walk
-// found is reused wherever the chains are the same (the whole table at once, else chain by
-// chain), instead of walking ten thousand Services' chains again on every node. Targets are
-// by chain position, the same in every table of a layout.
+// found is reused wherever the chains are the same, instead of walking ten thousand Services'
+// chains again on every node. Targets are by chain position, the same in every table of a
+// layout.
 func (ix *iptIndex) targets(chain string, memo *targetsMemo) []dnatTarget {
 	layout := ix.nat.Layout()
 	if memo == nil || layout == nil {
@@ -344,7 +344,7 @@ func (ix *iptIndex) targets(chain string, memo *targetsMemo) []dnatTarget {
 	key := targetsKey{layout, chain}
 	if v, ok := memo.svcs.Load(key); ok {
 		st := v.(*svcTargets)
-		if memo.sameChains(ix.nat, st.ref) || st.sameOn(ix.nat) {
+		if st.sameOn(ix.nat, memo) {
 			return st.targets
 		}
 		return ix.walkTargets(chain)
@@ -354,31 +354,43 @@ func (ix *iptIndex) targets(chain string, memo *targetsMemo) []dnatTarget {
 	return st.targets
 }
 
-// sameChains reports whether every chain of t is the same as in ref (tables of one layout),
-// found once per pair of tables: on fifty identical nodes it answers for every Service.
-func (tm *targetsMemo) sameChains(t, ref *iptables.Table) bool {
-	if t == ref {
-		return true
-	}
+// differing marks the chains of t that are not the same as in ref (tables of one layout), found
+// once per pair of tables: fifty nodes hold nearly the same chains, and checking a Service's
+// chains is then a few bit tests instead of reading every chain on every node.
+func (tm *targetsMemo) differing(t, ref *iptables.Table) chainSet {
 	key := [2]*iptables.Table{t, ref}
 	if v, ok := tm.same.Load(key); ok {
-		return v.(bool)
+		return v.(chainSet)
 	}
-	same := len(t.Chains) == len(ref.Chains)
-	for i := 0; same && i < len(t.Chains); i++ {
-		same = t.Chains[i].SameRules(ref.Chains[i])
+	diff := make(chainSet, (len(ref.Chains)+63)/64)
+	for i, c := range ref.Chains {
+		if i >= len(t.Chains) || !t.Chains[i].SameRules(c) {
+			diff[i/64] |= 1 << (i % 64)
+		}
 	}
-	tm.same.Store(key, same)
-	return same
+	tm.same.Store(key, diff)
+	return diff
 }
 
+// chainSet is a set of chain positions.
+type chainSet []uint64
+
+func (s chainSet) has(i int) bool { return s[i/64]&(1<<(i%64)) != 0 }
+
 // sameOn reports whether the chains the targets came from are the same on table t.
-func (st *svcTargets) sameOn(t *iptables.Table) bool {
-	if st.svc < 0 || !t.Chains[st.svc].SameRules(st.ref.Chains[st.svc]) {
+func (st *svcTargets) sameOn(t *iptables.Table, memo *targetsMemo) bool {
+	if st.svc < 0 {
+		return false
+	}
+	if t == st.ref {
+		return true
+	}
+	diff := memo.differing(t, st.ref)
+	if diff.has(st.svc) {
 		return false
 	}
 	for _, x := range st.targets {
-		if !t.Chains[x.sep].SameRules(st.ref.Chains[x.sep]) {
+		if diff.has(x.sep) {
 			return false
 		}
 	}
