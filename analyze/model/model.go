@@ -146,6 +146,7 @@ type Model struct {
 	nodesByName     map[string]*Node
 	nodesByIP       map[string]*Node
 	podsByNS        map[string][]*Pod
+	podsByNode      map[string][]*Pod
 	podsByIP        map[string][]*Pod
 	servicesByKey   map[string]*Service
 	endpointsByKey  map[string]*Endpoints
@@ -451,8 +452,10 @@ func (m *Model) index() {
 	}
 	m.podsByNS = map[string][]*Pod{}
 	m.podsByIP = map[string][]*Pod{}
+	m.podsByNode = map[string][]*Pod{}
 	for _, p := range m.Pods {
 		m.podsByNS[p.Namespace] = append(m.podsByNS[p.Namespace], p)
+		m.podsByNode[p.Spec.NodeName] = append(m.podsByNode[p.Spec.NodeName], p)
 		for _, ip := range PodIPs(p.Pod) {
 			m.podsByIP[ip] = append(m.podsByIP[ip], p)
 		}
@@ -499,6 +502,9 @@ func (m *Model) NodeByIP(ip string) *Node { return m.nodesByIP[ip] }
 
 // PodsByIP returns the pods that report ip.
 func (m *Model) PodsByIP(ip string) []*Pod { return m.podsByIP[ip] }
+
+// PodsOn returns the pods scheduled on a node, in file order ("": the unscheduled ones).
+func (m *Model) PodsOn(node string) []*Pod { return m.podsByNode[node] }
 
 // PodsIn returns the pods of a namespace.
 func (m *Model) PodsIn(namespace string) []*Pod { return m.podsByNS[namespace] }

@@ -40,8 +40,8 @@ func prefixNL(s string) string {
 
 func cniAgentsOn(m *model.Model, node string) []*model.Pod {
 	var out []*model.Pod
-	for _, p := range m.Pods {
-		if _, ok := model.CNIAgentOf(p); ok && p.Spec.NodeName == node {
+	for _, p := range m.PodsOn(node) {
+		if _, ok := model.CNIAgentOf(p); ok {
 			out = append(out, p)
 		}
 	}

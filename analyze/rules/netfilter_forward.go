@@ -325,10 +325,7 @@ func nfHasDockerChains(t *iptables.Table) bool {
 
 // nfCNIAgentOn returns the CNI agent pod of the given CNI running on a node, or nil.
 func nfCNIAgentOn(m *model.Model, node, cni string) *model.Pod {
-	for _, p := range m.Pods {
-		if p.Spec.NodeName != node {
-			continue
-		}
+	for _, p := range m.PodsOn(node) {
 		if got, ok := model.CNIAgentOf(p); ok && (cni == "" || got == cni) {
 			return p
 		}

@@ -381,8 +381,8 @@ var routeBlackhole = &Rule{
 				continue
 			}
 			targets := append([]target(nil), common...)
-			for _, p := range m.Pods {
-				if p.Spec.NodeName != name || p.Spec.HostNetwork || p.Status.PodIP == "" {
+			for _, p := range m.PodsOn(name) {
+				if p.Spec.HostNetwork || p.Status.PodIP == "" {
 					continue
 				}
 				if a, err := netip.ParseAddr(p.Status.PodIP); err == nil {

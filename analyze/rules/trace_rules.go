@@ -113,8 +113,8 @@ func anyFailed(r *trace.Result) bool {
 // (not a DNS pod, when there is another), else an address of its podCIDR.
 func dnsClient(m *model.Model, node string) (string, bool) {
 	var pods []*model.Pod
-	for _, p := range m.Pods {
-		if p.Spec.NodeName == node && !p.Spec.HostNetwork && p.Status.Phase == corev1.PodRunning && len(model.PodIPs(p.Pod)) > 0 {
+	for _, p := range m.PodsOn(node) {
+		if !p.Spec.HostNetwork && p.Status.Phase == corev1.PodRunning && len(model.PodIPs(p.Pod)) > 0 {
 			pods = append(pods, p)
 		}
 	}
