@@ -532,14 +532,18 @@ func (p *parser) plainChain(n int, b []byte) bool {
 	}
 	var name string
 	if k := len(p.cur.Chains); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == string(f[0]) {
+		// The k-th chain of the index, whose names are unique: the k chains declared so far
+		// are its first k, so this one is new.
 		name = p.pred.names[k]
-	} else if p.cache != nil {
-		name = p.cache.name(f[0])
 	} else {
-		name = string(f[0])
-	}
-	if p.chainNamed(name) != nil {
-		return false // declared twice: chain warns
+		if p.cache != nil {
+			name = p.cache.name(f[0])
+		} else {
+			name = string(f[0])
+		}
+		if p.chainNamed(name) != nil {
+			return false // declared twice: chain warns
+		}
 	}
 	p.newChain(name, policy, n, false, pk, by)
 	p.dump.place(n, nil, len(p.cur.Chains)-1)
