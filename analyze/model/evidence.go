@@ -114,7 +114,7 @@ func (m *Model) objectText(src Source) (string, bool) {
 	}
 	cut := src.Column - 1
 	var b strings.Builder
-	json := false
+	isJSON := false
 	for n := src.Line; n <= src.EndLine; n++ {
 		l := f.Line(n)
 		if len(l) >= cut && strings.TrimLeft(l[:cut], " -") == "" {
@@ -123,9 +123,9 @@ func (m *Model) objectText(src Source) (string, bool) {
 			return "", false
 		}
 		if n == src.Line {
-			json = strings.HasPrefix(l, "{")
+			isJSON = strings.HasPrefix(l, "{")
 		}
-		if n == src.EndLine && json {
+		if n == src.EndLine && isJSON {
 			l = strings.TrimSuffix(strings.TrimRight(l, " \t\r"), ",")
 		}
 		b.WriteString(l)
