@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unique"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -29,7 +30,6 @@ type Table struct {
 // VirtualServer is one service line ("TCP  10.96.0.1:443 rr") and the real servers under it.
 type VirtualServer struct {
 	Line     int    `json:"line"`
-	Raw      string `json:"raw"`
 	Protocol string `json:"protocol"` // TCP, UDP, SCTP or FWM
 	// Address is the service address; invalid for FWM services and for names ipvsadm resolved
 	// (listings without -n), which are kept in AddressText.
@@ -52,7 +52,6 @@ type VirtualServer struct {
 // RealServer is one '  -> addr:port ...' line.
 type RealServer struct {
 	Line        int            `json:"line"`
-	Raw         string         `json:"raw"`
 	Address     netip.AddrPort `json:"address"`
 	AddressText string         `json:"address_text"`
 	Forward     string         `json:"forward,omitempty"` // Masq, Route, Tunnel, Local
@@ -159,6 +158,11 @@ func (p *parser) line(n int, s string) {
 	}
 }
 
+// keep returns the one copy of a string taken from a line, so that the line can go: fifty
+// nodes list the same real servers (a large IPVS cluster has millions of them) with the same
+// addresses, forwarding methods and schedulers.
+func keep(s string) string { return unique.Make(s).Value() }
+
 func clip(s string) string {
 	if len(s) > 80 {
 		return s[:77] + "..."
@@ -196,14 +200,14 @@ func (p *parser) listing() bool {
 }
 
 func (p *parser) virtualServer(n int, s string, f []string) {
-	vs := &VirtualServer{Line: n, Raw: s, Protocol: f[0], RealServers: []*RealServer{}}
+	vs := &VirtualServer{Line: n, Protocol: keep(f[0]), RealServers: []*RealServer{}}
 	p.vs = vs
 	p.t.VirtualServers = append(p.t.VirtualServers, vs)
 	if len(f) < 2 {
 		p.warn(n, "virtual server without an address")
 		return
 	}
-	vs.AddressText = f[1]
+	vs.AddressText = keep(f[1])
 	rest := f[2:]
 	if vs.Protocol == "FWM" {
 		m, err := strconv.ParseUint(f[1], 10, 32)
@@ -228,7 +232,7 @@ func (p *parser) virtualServer(n int, s string, f []string) {
 		p.warn(n, "virtual server without a scheduler")
 		return
 	}
-	vs.Scheduler = rest[0]
+	vs.Scheduler = keep(rest[0])
 	for i := 1; i < len(rest); i++ {
 		switch rest[i] {
 		case "persistent":
@@ -243,18 +247,18 @@ func (p *parser) virtualServer(n int, s string, f []string) {
 			p.warn(n, "persistent without a timeout")
 		case "mask":
 			if i+1 < len(rest) {
-				vs.Netmask = rest[i+1]
+				vs.Netmask = keep(rest[i+1])
 				i++
 			}
 		case "pe":
 			if i+1 < len(rest) {
-				vs.PE = rest[i+1]
+				vs.PE = keep(rest[i+1])
 				i++
 			}
 		case "ops":
 			vs.OnePacket = true
 		default:
-			vs.Flags = append(vs.Flags, rest[i])
+			vs.Flags = append(vs.Flags, keep(rest[i]))
 		}
 	}
 }
@@ -264,13 +268,13 @@ func (p *parser) realServer(n int, s string, f []string) {
 		p.warn(n, "real server before any virtual server")
 		return
 	}
-	rs := &RealServer{Line: n, Raw: s}
+	rs := &RealServer{Line: n}
 	p.vs.RealServers = append(p.vs.RealServers, rs)
 	if len(f) == 0 {
 		p.warn(n, "real server without an address")
 		return
 	}
-	rs.AddressText = f[0]
+	rs.AddressText = keep(f[0])
 	if ap, err := netip.ParseAddrPort(f[0]); err == nil {
 		rs.Address = ap
 	} else {
@@ -299,13 +303,13 @@ func (p *parser) counters(n int, vals, cols []string, st **Stats, rt **Rate, rs 
 		if rs != nil {
 			switch c {
 			case "Forward":
-				rs.Forward = v
+				rs.Forward = keep(v)
 				if !knownForward(v) {
 					p.warn(n, "unknown forwarding method %q", v)
 				}
 				continue
 			case "TunnelInfo":
-				rs.TunnelInfo = v
+				rs.TunnelInfo = keep(v)
 				continue
 			case "Weight":
 				w, err := strconv.Atoi(v)
