@@ -700,15 +700,13 @@ func (t *tracer) addrType(nd *model.NodeData, a netip.Addr) string {
 		return "LOCAL"
 	}
 	if nd.Routes != nil {
-		for _, r := range nd.Routes.InTable("local") {
-			if r.Covers(a) {
-				switch r.Type {
-				case "local":
-					return "LOCAL"
-				case "broadcast":
-					if r.Dst.Bits() == a.BitLen() {
-						return "BROADCAST"
-					}
+		for r := range nd.Routes.Covering("local", a) {
+			switch r.Type {
+			case "local":
+				return "LOCAL"
+			case "broadcast":
+				if r.Dst.Bits() == a.BitLen() {
+					return "BROADCAST"
 				}
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -337,6 +338,27 @@ func checkLookup(t *testing.T, rs *Routes) {
 			if gok != wok || got.Line != want.Line {
 				t.Fatalf("Lookup(%s, %s) = line %d %v, the scan gives line %d %v", table, a, got.Line, gok, want.Line, wok)
 			}
+			var cov, scan []int
+			for r := range rs.Covering(table, a) {
+				cov = append(cov, r.Line)
+			}
+			for _, r := range rs.Routes {
+				if r.Table == table && r.Covers(a) {
+					scan = append(scan, r.Line)
+				}
+			}
+			if !slices.Equal(cov, scan) {
+				t.Fatalf("Covering(%s, %s) = lines %v, the scan gives %v", table, a, cov, scan)
+			}
+		}
+		var in []Route
+		for _, r := range rs.Routes {
+			if r.Table == table {
+				in = append(in, r)
+			}
+		}
+		if got := rs.InTable(table); !reflect.DeepEqual(got, in) && len(got)+len(in) > 0 {
+			t.Fatalf("InTable(%s) = %d routes, the scan gives %d", table, len(got), len(in))
 		}
 	}
 }
@@ -354,12 +376,24 @@ func TestLookupMatchesScan(t *testing.T) {
 		checkLookup(t, rs)
 	}
 	// Equal prefixes with different metrics, unmasked destinations, both families.
-	rs, err := ParseRoutes(strings.NewReader("10.0.0.0/8 via 1.1.1.1 dev a metric 200\n10.0.0.0/8 via 1.1.1.2 dev b metric 100\n10.1.2.3/16 dev c\n10.1.0.0/16 dev d metric 5\ndefault via 1.1.1.1 dev a\nblackhole 10.9.0.0/16\nbroadcast 10.255.255.255 dev a table local\nfd00::/64 dev e\n"))
+	rs, err := ParseRoutes(strings.NewReader("10.0.0.0/8 via 1.1.1.1 dev a metric 200\n10.0.0.0/8 via 1.1.1.2 dev b metric 100\n10.1.2.3/16 dev c\n10.1.0.0/16 dev d metric 5\ndefault via 1.1.1.1 dev a\nblackhole 10.9.0.0/16\nbroadcast 10.255.255.255 dev a table local\nfd00::/64 dev e\n" +
+		// A local table out of order, with a wide route before host routes it covers.
+		"local 10.0.0.0/8 dev lo table local\nlocal 10.96.0.10 dev kube-ipvs0 table local\n10.96.0.10 dev x table 7\nbroadcast 10.96.0.10 dev y table local\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkLookup(t, rs)
 	if r, _ := rs.Lookup("main", netip.MustParseAddr("10.5.0.1")); r.Dev != "b" {
 		t.Errorf("lowest metric: got dev %q", r.Dev)
+	}
+	// Each table's routes together (an IPv4-only node): InTable cuts them without copying.
+	rs, err = ParseRoutes(strings.NewReader("default via 10.0.0.1 dev eth0\n10.0.0.0/24 dev eth0\n" +
+		"local 10.0.0.5 dev eth0 table local\nlocal 10.96.0.1 dev kube-ipvs0 table local\nbroadcast 10.0.0.255 dev eth0 table local\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLookup(t, rs)
+	if byTableRuns(rs.Routes) == nil {
+		t.Error("tables printed one after the other are not found as runs")
 	}
 }

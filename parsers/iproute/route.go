@@ -2,6 +2,7 @@ package iproute
 
 import (
 	"io"
+	"iter"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ type Routes struct {
 
 	idx     atomic.Pointer[routeIndex]         // built on the first Lookup
 	byTable atomic.Pointer[map[string][]Route] // built on the first InTable
+	covers  atomic.Pointer[coverIndex]         // built on the first Covering
 }
 
 // Route is one kernel route. Type is "unicast" unless iproute2 printed another
@@ -69,12 +71,94 @@ func (rs *Routes) InTable(table string) []Route {
 	}
 	// Tracing asks for the local table at every hop: an IPVS node holds one local route per
 	// ClusterIP, so the split is built once.
-	m := map[string][]Route{}
-	for _, r := range rs.Routes {
-		m[r.Table] = append(m[r.Table], r)
+	m := byTableRuns(rs.Routes)
+	if m == nil {
+		m = map[string][]Route{}
+		for _, r := range rs.Routes {
+			m[r.Table] = append(m[r.Table], r)
+		}
 	}
 	rs.byTable.Store(&m)
 	return m[table]
+}
+
+// byTableRuns splits routes by table without copying them when each table's routes are
+// together (ip route show table all prints them table by table); nil when they are not.
+func byTableRuns(routes []Route) map[string][]Route {
+	m := map[string][]Route{}
+	start := 0
+	for i := 1; i <= len(routes); i++ {
+		if i < len(routes) && routes[i].Table == routes[start].Table {
+			continue
+		}
+		t := routes[start].Table
+		if _, seen := m[t]; seen {
+			return nil
+		}
+		m[t] = routes[start:i:i]
+		start = i
+	}
+	return m
+}
+
+// Covering yields the routes of table whose destination covers addr, in the order they were
+// printed. An IPVS node's local table holds a host route per ClusterIP: those are found by
+// address, not by reading them all.
+func (rs *Routes) Covering(table string, addr netip.Addr) iter.Seq[Route] {
+	return func(yield func(Route) bool) {
+		ix := rs.covers.Load()
+		if ix == nil {
+			built := rs.coverIndex()
+			ix = &built
+			rs.covers.Store(ix)
+		}
+		t := ix.tables[table]
+		if t == nil {
+			return
+		}
+		host := t.host[addr.Unmap()]
+		wide := t.wide
+		for len(host) > 0 || len(wide) > 0 {
+			var i int
+			if len(wide) == 0 || len(host) > 0 && host[0] < wide[0] {
+				i, host = host[0], host[1:]
+			} else {
+				i, wide = wide[0], wide[1:]
+			}
+			if r := rs.Routes[i]; r.Covers(addr) && !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// coverIndex has, per table, the positions of its host routes by address and of its other
+// routes, each in print order.
+type coverIndex struct {
+	tables map[string]*coverTable
+}
+
+type coverTable struct {
+	host map[netip.Addr][]int
+	wide []int
+}
+
+func (rs *Routes) coverIndex() coverIndex {
+	ix := coverIndex{tables: map[string]*coverTable{}}
+	for i, r := range rs.Routes {
+		t := ix.tables[r.Table]
+		if t == nil {
+			t = &coverTable{host: map[netip.Addr][]int{}}
+			ix.tables[r.Table] = t
+		}
+		if r.Dst.IsValid() && r.Dst.Bits() == r.Dst.Addr().BitLen() {
+			a := r.Dst.Addr()
+			t.host[a] = append(t.host[a], i)
+		} else {
+			t.wide = append(t.wide, i)
+		}
+	}
+	return ix
 }
 
 // Lookup returns the longest-prefix match for addr in table among unicast-like routes, lowest
