@@ -118,7 +118,7 @@ func nfPodDevices(nd *model.NodeData, locals, peers []netip.Prefix) (local, remo
 		return nil, nil
 	}
 	seen := map[string]bool{}
-	for _, r := range nd.Routes.InTable("main") {
+	for r := range nd.Routes.InTable("main") {
 		if r.Dev == "" || r.Drops() {
 			continue
 		}

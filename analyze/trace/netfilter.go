@@ -712,7 +712,7 @@ func (t *tracer) addrType(nd *model.NodeData, a netip.Addr) string {
 		}
 	}
 	if nd.Addrs == nil {
-		if nd.Routes != nil && len(nd.Routes.InTable("local")) > 0 {
+		if nd.Routes != nil && nd.Routes.HasTable("local") {
 			return "UNICAST"
 		}
 		return ""

@@ -279,7 +279,7 @@ func (t *tracer) route(p *path) (routeDecision, bool) {
 		}
 		return t.ref(nd, model.CapRule, ru.Line)
 	}
-	hasLocal := len(nd.Routes.InTable("local")) > 0
+	hasLocal := nd.Routes.HasTable("local")
 	var tables []string
 	for i := 0; i < len(rules); i++ {
 		ru := rules[i]

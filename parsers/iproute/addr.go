@@ -126,7 +126,7 @@ func ParseAddr(r io.Reader) (*Addrs, error) {
 					warn(diag.Warnf(o.line, "%s: bad prefix length %d for %s", it.Name, bits, local))
 					continue
 				}
-				ad := Address{Line: o.line, Family: a.str("family"), Prefix: p, Scope: a.str("scope"), Label: a.str("label"), Secondary: a.flag("secondary")}
+				ad := Address{Line: o.line, Family: keep(a.str("family")), Prefix: p, Scope: keep(a.str("scope")), Label: keep(a.str("label")), Secondary: a.flag("secondary")}
 				if peer := a.str("address"); peer != "" && peer != local {
 					if pa, err := netip.ParseAddr(peer); err == nil {
 						ad.Peer = netip.PrefixFrom(pa, pa.BitLen())
@@ -191,7 +191,7 @@ func ifaceFromLink(l Link, line int) Interface {
 
 // parseAddrLine reads "inet 10.0.0.1/24 brd 10.0.0.255 scope global secondary dynamic eth0:1".
 func parseAddrLine(n int, f []string, dev string, warn func(diag.Warning)) (Address, bool) {
-	a := Address{Line: n, Family: f[0]}
+	a := Address{Line: n, Family: keep(f[0])}
 	if len(f) < 2 {
 		warn(diag.Warnf(n, "%s: %s without an address", dev, f[0]))
 		return a, false
@@ -216,15 +216,15 @@ func parseAddrLine(n int, f []string, dev string, warn func(diag.Warning)) (Addr
 				warn(diag.Warnf(n, "%s: bad peer %q", dev, v))
 			}
 		case key == "scope":
-			a.Scope = fr.next()
+			a.Scope = keep(fr.next())
 		case key == "secondary":
 			a.Secondary = true
 		case addrFlags[key]:
-			a.Flags = append(a.Flags, key)
+			a.Flags = append(a.Flags, keep(key))
 		case key == "brd" || key == "metric" || key == "proto" || key == "valid_lft" || key == "preferred_lft":
 			fr.next()
 		case !fr.more() && a.Family == "inet":
-			a.Label = key // iproute2 ends IPv4 lines with the label (eth0, eth0:1)
+			a.Label = keep(key) // iproute2 ends IPv4 lines with the label (eth0, eth0:1)
 		}
 	}
 	return a, true

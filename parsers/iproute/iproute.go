@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unique"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -371,6 +372,10 @@ func (r *fieldReader) peek() string {
 	}
 	return r.f[r.i]
 }
+
+// keep returns the one copy of a string a parsed object keeps, so that the text it came from can
+// go: fifty nodes' routes and addresses repeat the same devices, scopes, tables and protocols.
+func keep(s string) string { return unique.Make(s).Value() }
 
 // fastJSON decodes the objects of ip -j output: json-iterator's encoding/json-compatible
 // configuration, about twice as fast (an IPVS node's kube-ipvs0 holds every ClusterIP).

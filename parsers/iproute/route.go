@@ -18,9 +18,8 @@ type Routes struct {
 	Routes   []Route        `json:"routes"`
 	Warnings []diag.Warning `json:"warnings,omitempty"`
 
-	idx     atomic.Pointer[routeIndex]         // built on the first Lookup
-	byTable atomic.Pointer[map[string][]Route] // built on the first InTable
-	covers  atomic.Pointer[coverIndex]         // built on the first Covering
+	idx    atomic.Pointer[routeIndex] // built on the first Lookup
+	covers atomic.Pointer[coverIndex] // built on the first Covering or HasTable
 }
 
 // Route is one kernel route. Type is "unicast" unless iproute2 printed another
@@ -63,56 +62,26 @@ func (r Route) Drops() bool {
 	return r.Type == "blackhole" || r.Type == "unreachable" || r.Type == "prohibit"
 }
 
-// InTable returns the routes of one table ("main", "local", "100"…).
-// The slice is shared between callers: do not modify it.
-func (rs *Routes) InTable(table string) []Route {
-	if m := rs.byTable.Load(); m != nil {
-		return (*m)[table]
-	}
-	// Tracing asks for the local table at every hop: an IPVS node holds one local route per
-	// ClusterIP, so the split is built once.
-	m := byTableRuns(rs.Routes)
-	if m == nil {
-		m = map[string][]Route{}
+// InTable yields the routes of one table ("main", "local", "100"…) in print order.
+func (rs *Routes) InTable(table string) iter.Seq[Route] {
+	return func(yield func(Route) bool) {
 		for _, r := range rs.Routes {
-			m[r.Table] = append(m[r.Table], r)
+			if r.Table == table && !yield(r) {
+				return
+			}
 		}
 	}
-	rs.byTable.Store(&m)
-	return m[table]
 }
 
-// byTableRuns splits routes by table without copying them when each table's routes are
-// together (ip route show table all prints them table by table); nil when they are not.
-func byTableRuns(routes []Route) map[string][]Route {
-	m := map[string][]Route{}
-	start := 0
-	for i := 1; i <= len(routes); i++ {
-		if i < len(routes) && routes[i].Table == routes[start].Table {
-			continue
-		}
-		t := routes[start].Table
-		if _, seen := m[t]; seen {
-			return nil
-		}
-		m[t] = routes[start:i:i]
-		start = i
-	}
-	return m
-}
+// HasTable reports whether any route is in table.
+func (rs *Routes) HasTable(table string) bool { return rs.coverIndex().tables[table] != nil }
 
 // Covering yields the routes of table whose destination covers addr, in the order they were
 // printed. An IPVS node's local table holds a host route per ClusterIP: those are found by
 // address, not by reading them all.
 func (rs *Routes) Covering(table string, addr netip.Addr) iter.Seq[Route] {
 	return func(yield func(Route) bool) {
-		ix := rs.covers.Load()
-		if ix == nil {
-			built := rs.coverIndex()
-			ix = &built
-			rs.covers.Store(ix)
-		}
-		t := ix.tables[table]
+		t := rs.coverIndex().tables[table]
 		if t == nil {
 			return
 		}
@@ -143,8 +112,12 @@ type coverTable struct {
 	wide []int
 }
 
-func (rs *Routes) coverIndex() coverIndex {
-	ix := coverIndex{tables: map[string]*coverTable{}}
+// coverIndex is built once, on first use.
+func (rs *Routes) coverIndex() *coverIndex {
+	if ix := rs.covers.Load(); ix != nil {
+		return ix
+	}
+	ix := &coverIndex{tables: map[string]*coverTable{}}
 	for i, r := range rs.Routes {
 		t := ix.tables[r.Table]
 		if t == nil {
@@ -158,6 +131,7 @@ func (rs *Routes) coverIndex() coverIndex {
 			t.wide = append(t.wide, i)
 		}
 	}
+	rs.covers.Store(ix)
 	return ix
 }
 
@@ -272,15 +246,15 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 		jsonElements(data, warn, func(o jobj) {
 			rt := Route{
 				Line:     o.line,
-				Type:     o.str("type"),
-				Dev:      o.str("dev"),
+				Type:     keep(o.str("type")),
+				Dev:      keep(o.str("dev")),
 				Flags:    o.strs("flags"),
-				Protocol: o.str("protocol"),
-				Scope:    o.str("scope"),
+				Protocol: keep(o.str("protocol")),
+				Scope:    keep(o.str("scope")),
 				PrefSrc:  o.addr("prefsrc"),
-				Table:    o.str("table"),
+				Table:    keep(o.str("table")),
 				Metric:   uint32(o.uint("metric")),
-				Pref:     o.str("pref"),
+				Pref:     keep(o.str("pref")),
 				Gateway:  jsonGateway(o),
 			}
 			if m, ok := o.sub("metrics"); ok {
@@ -329,7 +303,7 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 		rt := Route{Line: n}
 		fr := &fieldReader{f: f}
 		if routeTypes[fr.peek()] {
-			rt.Type = fr.next()
+			rt.Type = keep(fr.next())
 		}
 		dst := fr.next()
 		if dst == "" {
@@ -350,11 +324,11 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 				}
 				rt.Gateway = a
 			case "dev":
-				rt.Dev = fr.next()
+				rt.Dev = keep(fr.next())
 			case "proto":
-				rt.Protocol = fr.next()
+				rt.Protocol = keep(fr.next())
 			case "scope":
-				rt.Scope = fr.next()
+				rt.Scope = keep(fr.next())
 			case "src":
 				v := fr.next()
 				a, err := netip.ParseAddr(v)
@@ -363,7 +337,7 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 				}
 				rt.PrefSrc = a
 			case "table":
-				rt.Table = fr.next()
+				rt.Table = keep(fr.next())
 			case "metric":
 				v := fr.next()
 				m, err := strconv.ParseUint(v, 10, 32)
@@ -372,7 +346,7 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 				}
 				rt.Metric = uint32(m)
 			case "pref":
-				rt.Pref = fr.next()
+				rt.Pref = keep(fr.next())
 			case "mtu":
 				v := fr.next()
 				if v == "lock" {
@@ -380,7 +354,7 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 				}
 				rt.MTU, _ = atoi(v)
 			case "onlink", "linkdown", "dead", "pervasive", "offload", "trap", "notify", "rt_offload", "rt_trap", "offload_failed":
-				rt.Flags = append(rt.Flags, key)
+				rt.Flags = append(rt.Flags, keep(key))
 			case "nexthop":
 				// single-line multipath (some iproute2 versions)
 				rest := fr.f[fr.i:]
