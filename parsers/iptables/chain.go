@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Chain is a declared chain (':NAME POLICY [pkts:bytes]') and its rules in order.
@@ -242,6 +243,9 @@ func (p *parser) freeze() {
 			size += 6
 		}
 	}
+	for _, t := range d.Tables {
+		p.shareIndex(t)
+	}
 	cols := make([]byte, 0, size)
 	for i, pc := range chains {
 		rules := sorted[start[i]:start[i+1]]
@@ -252,9 +256,6 @@ func (p *parser) freeze() {
 	d.cols = slices.Clip(cols)
 	for _, pc := range chains {
 		pc.c.cols = &d.cols
-	}
-	for _, t := range d.Tables {
-		p.shareIndex(t)
 	}
 	// The next dump reuses the buffers: a dump's pending rules are tens of megabytes that
 	// would otherwise be garbage the collector must first find.
@@ -334,28 +335,48 @@ func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
 // pendingChain is a chain declared in this dump, with its table and its number of rules so far.
 type pendingChain struct {
 	c              *Chain
-	table          string
+	tab            *Table
+	pos            int32 // in tab.Chains
 	rules          int32
 	packets, bytes uint64 // the declaration's counters
 }
 
 // shareShape gives c's shape, with the specs of its rules: the cache's copy when the last dump
-// with this chain had the same one (same Spec pointers: the cache shares those too).
+// with this chain had the same one (same Spec pointers: the cache shares those too). The table's
+// index, shared by the dumps that declare the same chains, holds the last shape at each
+// position, found without hashing the chain's name; the cache's map serves the other dumps.
 func (p *parser) shareShape(pc pendingChain, rules []pendingRule) {
 	c := pc.c
 	if p.cache != nil {
-		key := shapeKey{pc.table, c.Name}
+		same := func(last *chainShape) bool {
+			return last != nil && last.Policy == c.Policy && last.Undeclared == c.Undeclared && sameSpecs(last.specs, rules)
+		}
+		var slot *atomic.Pointer[chainShape]
+		if ix := pc.tab.index; ix != nil && int(pc.pos) < len(ix.shapes) && ix.names[pc.pos] == c.Name {
+			slot = &ix.shapes[pc.pos]
+			if last := slot.Load(); same(last) {
+				c.chainShape = last
+				return
+			}
+		}
+		key := shapeKey{pc.tab.Name, c.Name}
 		p.cache.mu.RLock()
 		last := p.cache.shapes[key]
 		p.cache.mu.RUnlock()
-		if last != nil && last.Policy == c.Policy && last.Undeclared == c.Undeclared && sameSpecs(last.specs, rules) {
+		if same(last) {
 			c.chainShape = last
+			if slot != nil {
+				slot.Store(last)
+			}
 			return
 		}
 		defer func() {
 			p.cache.mu.Lock()
 			p.cache.shapes[key] = c.chainShape
 			p.cache.mu.Unlock()
+			if slot != nil {
+				slot.Store(c.chainShape)
+			}
 		}()
 	}
 	specs := make([]*Spec, len(rules))
@@ -401,7 +422,7 @@ func (p *parser) shareIndex(t *Table) {
 			}
 		}
 	}
-	ix := &chainIndex{names: make([]string, len(t.Chains)), pos: make(map[string]int32, len(t.Chains))}
+	ix := &chainIndex{names: make([]string, len(t.Chains)), pos: make(map[string]int32, len(t.Chains)), shapes: make([]atomic.Pointer[chainShape], len(t.Chains))}
 	for i, c := range t.Chains {
 		ix.names[i] = c.Name
 		ix.pos[c.Name] = int32(i)

@@ -175,8 +175,9 @@ type Table struct {
 // chainIndex finds a table's chains by name: the same for every node whose table declares the
 // same chains in the same order.
 type chainIndex struct {
-	names []string
-	pos   map[string]int32
+	names  []string
+	pos    map[string]int32
+	shapes []atomic.Pointer[chainShape] // the last shape parsed at each position (shareShape)
 }
 
 // Rule is one '-A CHAIN ...' line: where it is and its counters, which are this dump's own,
@@ -1106,7 +1107,7 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 	p.shapes = append(p.shapes, chainShape{Name: name, Policy: policy, Undeclared: undeclared})
 	p.chains = append(p.chains, Chain{chainShape: &p.shapes[len(p.shapes)-1], Line: line, off: uint32(len(p.pendingChains))})
 	c := &p.chains[len(p.chains)-1]
-	p.pendingChains = append(p.pendingChains, pendingChain{c: c, table: p.cur.Name, packets: pk, bytes: by})
+	p.pendingChains = append(p.pendingChains, pendingChain{c: c, tab: p.cur, pos: int32(len(p.cur.Chains)), packets: pk, bytes: by})
 	if k := len(p.cur.Chains); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
 		// The table parts from the last one parsed: from here its own map finds its chains.
 		for _, o := range p.cur.Chains {

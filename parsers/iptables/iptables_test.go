@@ -542,3 +542,38 @@ func TestHasTarget(t *testing.T) {
 		t.Error("HasTarget")
 	}
 }
+
+// Dumps parsed with one Cache share what their chains say: by position while the tables declare
+// the same chains, by name when one declares others, and not where a chain's rules differ from
+// the last dump's.
+func TestShapesShared(t *testing.T) {
+	base := kubeProxyDump(2000)
+	c := NewCache()
+	parse := func(in []byte) *Table {
+		t.Helper()
+		d, w, err := ParseShared(bytes.NewReader(in), c)
+		if err != nil || len(w) != 0 {
+			t.Fatalf("%v %v", err, w)
+		}
+		return d.Table("nat")
+	}
+	const sep = "KUBE-SEP-0000000000000000"
+	first := parse(base)
+	same := parse(base)
+	// One SEP rule differs (same chains, read by position); then one more chain declared at
+	// the start moves every position (read by name).
+	changed := parse(bytes.Replace(base, []byte("--to-destination 10.244.0.2:8080"), []byte("--to-destination 10.244.0.9:8080"), 1))
+	moved := parse(bytes.Replace(base, []byte(":KUBE-MARK-MASQ - [0:0]\n"), []byte(":KUBE-MARK-MASQ - [0:0]\n:KUBE-EXTRA - [0:0]\n"), 1))
+	for _, ch := range first.Chains {
+		if !same.Chain(ch.Name).SameRules(ch) {
+			t.Errorf("same dump: %s not shared", ch.Name)
+		}
+		if got := changed.Chain(ch.Name).SameRules(ch); got != (ch.Name != sep) {
+			t.Errorf("one rule changed: %s shared %v", ch.Name, got)
+		}
+		// The SEP chain's last shape is the changed one, which differs from this dump's.
+		if got := moved.Chain(ch.Name).SameRules(ch); got != (ch.Name != sep) {
+			t.Errorf("moved chains: %s shared %v", ch.Name, got)
+		}
+	}
+}
