@@ -53,7 +53,7 @@ func TestDecodeListEdges(t *testing.T) {
 			// And the objects themselves: what each item's text decodes to.
 			items, _, _ := listItems([]byte(in))
 			for i, it := range items {
-				o, ok := itemObject("cluster/pods.yaml", dedentItem(nil, []byte(in)[it.from:it.to]), it.start)
+				o, ok := itemObject("cluster/pods.yaml", dedentItem(nil, []byte(in)[it.from:it.to]), it.start, nil)
 				var g, w any
 				if !ok || json.Unmarshal(o.JSON, &g) != nil || json.Unmarshal(raw[i].JSON, &w) != nil || !reflect.DeepEqual(g, w) {
 					t.Errorf("item %d decodes to %s, want %s", i, o.JSON, raw[i].JSON)
