@@ -6,9 +6,11 @@ import (
 	"compress/gzip"
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/mholt/archives"
 )
@@ -316,5 +318,32 @@ func TestExpansionRatioWarns(t *testing.T) {
 	}
 	if !hasWarning(b, "bomb.tgz", "decompression bomb") || !hasWarning(b, "bomb.tgz", "dmesg.txt") {
 		t.Errorf("no expansion warning naming the largest entry: %v", b.Warnings)
+	}
+}
+
+// Options.Buffer lends the buffer a file is read into: the file's bytes are in it, and a buffer
+// too small is not used.
+func TestOpenReadsIntoLentBuffers(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"cluster/version.json": "{}\n", "nodes/n1/a.txt": "hello\n", "nodes/n1/b.txt": "a longer file than the buffer\n"})
+	archive := archiveOf(t, src, filepath.Join(t.TempDir(), "b.tgz"), archives.CompressedArchive{Compression: archives.Gz{}, Archival: archives.Tar{}})
+	lent := map[string][]byte{}
+	b, err := Open(context.Background(), []string{archive}, Options{Buffer: func(name string, size int64) []byte {
+		buf := make([]byte, 7, 16)
+		lent[path.Base(name)] = buf[:cap(buf)]
+		return buf
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"a.txt": "hello\n", "b.txt": "a longer file than the buffer\n"} {
+		f := b.File("nodes/n1/" + name)
+		if f == nil || string(f.Data) != want {
+			t.Fatalf("%s: %v", name, f)
+		}
+		inLent := len(f.Data) > 0 && unsafe.SliceData(f.Data) == unsafe.SliceData(lent[name])
+		if inLent != (name == "a.txt") {
+			t.Errorf("%s read into the lent buffer: %v", name, inLent)
+		}
 	}
 }

@@ -30,6 +30,10 @@ type Options struct {
 	// Progress, when set, is called as a tar-based archive is read: its bytes read so far and
 	// its size. Directories and zip files (read through ReadAt) do not report.
 	Progress func(read, total int64)
+	// Buffer, when set, may give the buffer a file is read into (empty, with room for size
+	// bytes), or nil for a new one: a claimer that drops the bytes of the files it parses can
+	// hand them out again.
+	Buffer func(name string, size int64) []byte
 }
 
 // Content is a file's text kept by whoever claimed it (a parser that can give back every line
@@ -77,7 +81,7 @@ func Open(ctx context.Context, sources []string, opts Options) (*Bundle, error) 
 		opts.MaxFileBytes = defaultMaxFile
 	}
 	b := newBundle()
-	budget := &budget{left: opts.MaxTotalBytes, perFile: opts.MaxFileBytes}
+	budget := &budget{left: opts.MaxTotalBytes, perFile: opts.MaxFileBytes, buffer: opts.Buffer}
 	var errs []error
 	for _, src := range sources {
 		entries, err := readSource(ctx, src, budget, b, &opts)
@@ -172,6 +176,7 @@ func findRoot(entries []entry) (root string, found bool) {
 type budget struct {
 	left    int64
 	perFile int64
+	buffer  func(name string, size int64) []byte // Options.Buffer
 }
 
 var errBudget = errors.New("uncompressed size budget exhausted")
@@ -180,7 +185,17 @@ var errBudget = errors.New("uncompressed size budget exhausted")
 // size is what the archive header says (a hint: never trusted beyond the budget).
 func (bu *budget) readAll(name string, r io.Reader, size int64, b *Bundle) ([]byte, error) {
 	limit := min(bu.perFile, bu.left)
-	data, err := readHinted(io.LimitReader(r, limit+1), min(size, limit)+1)
+	hint := min(size, limit) + 1
+	var buf []byte
+	if bu.buffer != nil && size > 0 && hint <= 1<<30 {
+		if b := bu.buffer(name, hint); cap(b) >= int(hint) {
+			buf = b[:0]
+		}
+	}
+	data, err := readHinted(io.LimitReader(r, limit+1), hint, buf)
+	if len(data) == 0 {
+		data = nil // not a lent buffer's room kept for an empty file
+	}
 	if int64(len(data)) > limit {
 		data = data[:limit]
 		if limit == bu.left {
@@ -211,11 +226,13 @@ func (c *countingFile) Read(p []byte) (int, error) {
 
 // readHinted reads r to its end into one buffer of the expected size (growing it if the hint
 // was short), instead of io.ReadAll's doubling and copying.
-func readHinted(r io.Reader, hint int64) ([]byte, error) {
-	if hint <= 0 || hint > 1<<30 {
+func readHinted(r io.Reader, hint int64, buf []byte) ([]byte, error) {
+	if buf == nil && (hint <= 0 || hint > 1<<30) {
 		return io.ReadAll(r)
 	}
-	buf := make([]byte, 0, hint)
+	if buf == nil {
+		buf = make([]byte, 0, hint)
+	}
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

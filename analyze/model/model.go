@@ -202,6 +202,7 @@ func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, e
 	env := &parseEnv{ipt: iptables.NewCache()}
 	pre := newPrefetch(env)
 	opts.Claim = pre.claim
+	opts.Buffer = pre.buffer
 	b, err := bundle.Open(ctx, sources, opts)
 	pre.finish()
 	if err != nil {
