@@ -950,10 +950,14 @@ func (p *parser) rule(n int, raw string) {
 	}
 	name := toks[i+1]
 	i += 2
-	ch := p.chainNamed(name)
-	if ch == nil {
-		p.warn(n, "rule appends to undeclared chain %q", name)
-		ch = p.newChain(p.intern(name), "", n, true, 0, 0)
+	// A dump lists a chain's rules together: most rules go to the chain of the rule before.
+	ch := p.last
+	if ch == nil || p.lastTable != p.cur || ch.Name != name {
+		if ch = p.chainNamed(name); ch == nil {
+			p.warn(n, "rule appends to undeclared chain %q", name)
+			ch = p.newChain(p.intern(name), "", n, true, 0, 0)
+		}
+		p.last, p.lastTable = ch, p.cur
 	}
 	r.Spec.Chain = ch.Name
 
