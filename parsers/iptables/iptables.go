@@ -905,19 +905,23 @@ func isOption(w string) bool {
 	return w[1] < '0' || w[1] > '9' // "-1" is a value
 }
 
+// keepWords copies an option's values into the dump's word slab: Values are sub-slices of it
+// (capped, so appending to one cannot overwrite the next option's).
+func (p *parser) keepWords(w []string) []string {
+	if len(p.words)+len(w) > cap(p.words) {
+		p.words = make([]string, 0, max(4096, len(w)))
+	}
+	start := len(p.words)
+	p.words = append(p.words, w...)
+	return p.words[start:len(p.words):len(p.words)]
+}
+
 func (p *parser) rule(n int, raw string) {
 	warned := len(p.warns)
 	if p.split(raw) {
 		p.warn(n, "unterminated quote")
 	}
-	// The words are copied into the dump's word slab; Values are sub-slices of it (capped, so
-	// appending to one cannot overwrite the next rule's words).
-	if len(p.words)+len(p.toks) > cap(p.words) {
-		p.words = make([]string, 0, max(4096, len(p.toks)))
-	}
-	start := len(p.words)
-	p.words = append(p.words, p.toks...)
-	toks := p.words[start:len(p.words):len(p.words)]
+	toks := p.toks // scratch: options' values are copied out (keepWords)
 	quoted := p.quoted
 	setCounters := false
 	r := Rule{Line: n, Spec: p.newSpec()}
@@ -1051,7 +1055,7 @@ func (p *parser) rule(n int, raw string) {
 		}
 		var vals []string
 		if j > vs {
-			vals = toks[vs:j:j]
+			vals = p.keepWords(toks[vs:j])
 		}
 		if short := builtinOption(w); short != "" {
 			r.Matches = append(r.Matches, Match{Option: short, Negated: neg, Values: vals})
