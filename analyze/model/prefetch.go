@@ -247,7 +247,7 @@ func (p *prefetch) buffer(name string, size int64) []byte {
 	if !claimsDump(guessRel(name)) {
 		return nil
 	}
-	for range 2 { // a smaller buffer goes back for a smaller dump
+	for range 2 { // a buffer too small for this dump is dropped
 		b, _ := dumpBuffers.Get().(*[]byte)
 		if b == nil {
 			return nil
