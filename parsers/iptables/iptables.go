@@ -572,29 +572,15 @@ func (p *parser) sharedRule(n int, b []byte) bool {
 	if spec == nil {
 		return false
 	}
-	// While the table declares the chains of an index (fifty kube-proxy nodes), the Spec knows
-	// where its chains are in it, found once instead of hashing their names on every node.
-	var pl *specPlace
-	if p.pred != nil {
-		pl = p.placeOf(spec)
-	}
-	// A dump lists a chain's rules together: most rules go to the chain of the rule before.
-	ch := p.last
-	if ch == nil || ch.Name != spec.Chain || p.lastTable != p.cur {
-		if pl != nil {
-			ch = p.chainAt(pl.chain)
-		} else {
-			ch = p.chainNamed(spec.Chain)
-		}
-		if ch == nil {
+	ch := p.lastChain(spec.Chain)
+	if ch == nil {
+		if ch = p.specChain(spec, false); ch == nil {
 			return false // the slow path warns and declares it
 		}
 		p.last, p.lastTable = ch, p.cur
 	}
-	if spec.jumps {
-		if pl != nil && p.chainAt(pl.target) == nil || pl == nil && p.chainNamed(spec.Target.Name) == nil {
-			return false
-		}
+	if spec.jumps && p.specChain(spec, true) == nil {
+		return false
 	}
 	p.addRule(ch, Rule{Line: n, Counters: prefixed, Packets: pk, Bytes: by, prefixed: prefixed, Spec: spec})
 	return true
@@ -954,9 +940,8 @@ func (p *parser) rule(n int, raw string) {
 	}
 	name := toks[i+1]
 	i += 2
-	// A dump lists a chain's rules together: most rules go to the chain of the rule before.
-	ch := p.last
-	if ch == nil || p.lastTable != p.cur || ch.Name != name {
+	ch := p.lastChain(name)
+	if ch == nil {
 		if ch = p.chainNamed(name); ch == nil {
 			p.warn(n, "rule appends to undeclared chain %q", name)
 			ch = p.newChain(p.intern(name), "", n, true, 0, 0)
@@ -1141,6 +1126,30 @@ func (p *parser) chainNamed(name string) *Chain {
 		return nil
 	}
 	return p.cur.byName[name]
+}
+
+// lastChain is the chain of the rule before when it is the current table's chain name: a dump
+// lists a chain's rules together, so most rules go there.
+func (p *parser) lastChain(name string) *Chain {
+	if p.last != nil && p.lastTable == p.cur && p.last.Name == name {
+		return p.last
+	}
+	return nil
+}
+
+// specChain finds the current table's chain s appends to (target false) or jumps to (true).
+// While the table declares the chains of an index (fifty kube-proxy nodes), s knows where they
+// are in it, found once instead of hashing their names on every node.
+func (p *parser) specChain(s *Spec, target bool) *Chain {
+	switch {
+	case p.pred != nil && target:
+		return p.chainAt(p.placeOf(s).target)
+	case p.pred != nil:
+		return p.chainAt(p.placeOf(s).chain)
+	case target:
+		return p.chainNamed(s.Target.Name)
+	}
+	return p.chainNamed(s.Chain)
 }
 
 // placeOf returns where s's chain and jump target are in p.pred, the index the current table
