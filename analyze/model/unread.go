@@ -56,7 +56,11 @@ func (s *skipFields) UpdateStructDescriptor(d *jsoniter.StructDescriptor) {
 
 // clear zeroes the set's fields wherever they are in v (a pointer), as if they had been
 // skipped: for objects decoded by encoding/json.
-func (s fieldSet) clear(v any) { s.clearValue(reflect.ValueOf(v)) }
+func (s fieldSet) clear(v any) {
+	if len(s) > 0 { // the kinds decoded whole have nothing to walk for
+		s.clearValue(reflect.ValueOf(v))
+	}
+}
 
 func (s fieldSet) clearValue(v reflect.Value) {
 	switch v.Kind() {
