@@ -101,6 +101,7 @@ func (sp *svcPort) expectedOn(node string) (want, allowed map[netip.AddrPort]mod
 type proxyData struct {
 	ports []*svcPort
 	nodes map[string]*nodeIndex
+	vips  map[any]map[vip]int32 // iptIndex.clusterIP by KUBE-SERVICES Shape
 }
 
 var proxyCache struct {
@@ -114,7 +115,7 @@ func proxyState(m *model.Model) *proxyData {
 	proxyCache.Lock()
 	defer proxyCache.Unlock()
 	if proxyCache.m != m {
-		proxyCache.m, proxyCache.d = m, &proxyData{ports: servicePorts(m), nodes: map[string]*nodeIndex{}}
+		proxyCache.m, proxyCache.d = m, &proxyData{ports: servicePorts(m), nodes: map[string]*nodeIndex{}, vips: map[any]map[vip]int32{}}
 	}
 	return proxyCache.d
 }
@@ -126,7 +127,7 @@ func (d *proxyData) node(nd *model.NodeData) *nodeIndex {
 	if ix, ok := d.nodes[nd.Name]; ok {
 		return ix
 	}
-	ix := &nodeIndex{v4: indexIPTables(nd.IPTables), v6: indexIPTables(nd.IP6Tables), ipvs: indexIPVS(nd.IPVS)}
+	ix := &nodeIndex{v4: indexIPTables(nd.IPTables, d.vips), v6: indexIPTables(nd.IP6Tables, d.vips), ipvs: indexIPVS(nd.IPVS)}
 	d.nodes[nd.Name] = ix
 	return ix
 }
@@ -218,9 +219,10 @@ type iptIndex struct {
 	nat *iptables.Table
 	// services is nat KUBE-SERVICES; nil when kube-proxy never wrote it.
 	services *iptables.Chain
-	// clusterIP is the KUBE-SERVICES rule that sends a ClusterIP:port to its KUBE-SVC-/KUBE-SVL-
-	// chain.
-	clusterIP map[vip]iptables.Rule
+	// clusterIP is where in services the rule is that sends a ClusterIP:port to its
+	// KUBE-SVC-/KUBE-SVL- chain (its index: services.Spec, services.Rule). Nodes whose
+	// KUBE-SERVICES says the same share the map (ten thousand Services, fifty nodes).
+	clusterIP map[vip]int32
 	// noEndpoints is the filter rule that REJECTs a ClusterIP:port kube-proxy believes has no
 	// endpoints ("ns/svc:port has no endpoints").
 	noEndpoints map[vip]iptables.Rule
@@ -230,27 +232,17 @@ type iptIndex struct {
 	noLocalEndpoints map[string][]iptables.Rule
 }
 
-func indexIPTables(d *iptables.Dump) *iptIndex {
+// indexIPTables indexes a dump; shared (nil: none) keeps the clusterIP maps by the
+// KUBE-SERVICES chain's Shape, for the next node with the same chain.
+func indexIPTables(d *iptables.Dump, shared map[any]map[vip]int32) *iptIndex {
 	if d == nil {
 		return nil
 	}
-	ix := &iptIndex{clusterIP: map[vip]iptables.Rule{}, noEndpoints: map[vip]iptables.Rule{}, noLocalEndpoints: map[string][]iptables.Rule{}}
+	ix := &iptIndex{noEndpoints: map[vip]iptables.Rule{}, noLocalEndpoints: map[string][]iptables.Rule{}}
 	if ix.nat = d.Table("nat"); ix.nat != nil {
 		ix.services = ix.nat.Chain("KUBE-SERVICES")
 	}
-	if ix.services != nil {
-		for _, r := range ix.services.Rules() {
-			t := r.Target.Name
-			if !strings.HasPrefix(t, "KUBE-SVC-") && !strings.HasPrefix(t, "KUBE-SVL-") {
-				continue // masquerade marks, LoadBalancer/external IPs (KUBE-EXT-), nodeports
-			}
-			if k, ok := ruleVIP(r); ok {
-				if _, dup := ix.clusterIP[k]; !dup {
-					ix.clusterIP[k] = r
-				}
-			}
-		}
-	}
+	ix.clusterIP = clusterIPRules(ix.services, shared)
 	noLocal := func(r iptables.Rule) {
 		if name, ok := strings.CutSuffix(r.Comment(), " has no local endpoints"); ok && (r.Target.Name == "DROP" || r.Target.Name == "KUBE-MARK-DROP") {
 			ix.noLocalEndpoints[name] = append(ix.noLocalEndpoints[name], r)
@@ -282,6 +274,34 @@ func indexIPTables(d *iptables.Dump) *iptIndex {
 		}
 	}
 	return ix
+}
+
+// clusterIPRules maps each ClusterIP:port to the index of the services rule that jumps to its
+// KUBE-SVC-/KUBE-SVL- chain (the first, if several do).
+func clusterIPRules(services *iptables.Chain, shared map[any]map[vip]int32) map[vip]int32 {
+	if services == nil {
+		return map[vip]int32{}
+	}
+	if m, ok := shared[services.Shape()]; ok {
+		return m
+	}
+	m := map[vip]int32{}
+	for i := range services.Len() {
+		s := services.Spec(i)
+		t := s.Target.Name
+		if !strings.HasPrefix(t, "KUBE-SVC-") && !strings.HasPrefix(t, "KUBE-SVL-") {
+			continue // masquerade marks, LoadBalancer/external IPs (KUBE-EXT-), nodeports
+		}
+		if k, ok := ruleVIP(iptables.Rule{Spec: s}); ok {
+			if _, dup := m[k]; !dup {
+				m[k] = int32(i)
+			}
+		}
+	}
+	if shared != nil {
+		shared[services.Shape()] = m
+	}
+	return m
 }
 
 // ruleVIP reads '-d IP/32 -p proto --dport N' off a rule.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"slices"
 	"sort"
@@ -181,12 +182,12 @@ var kubeProxyModeMismatch = &Rule{
 		for _, nd := range nodes {
 			ix := st.node(nd)
 			var iptRule int // first KUBE-SERVICES jump to a KUBE-SVC chain
-			if ix.v4 != nil {
-				for _, r := range ix.v4.clusterIP {
-					if iptRule == 0 || r.Line < iptRule {
-						iptRule = r.Line
-					}
+			if ix.v4 != nil && len(ix.v4.clusterIP) > 0 {
+				first := int32(math.MaxInt32)
+				for _, i := range ix.v4.clusterIP {
+					first = min(first, i)
 				}
+				iptRule = ix.v4.services.Rule(int(first)).Line
 			}
 			virtualServers := 0
 			if ix.ipvs != nil {

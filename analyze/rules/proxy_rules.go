@@ -213,19 +213,20 @@ var kubeProxyRulesStale = &Rule{
 			for _, sp := range st.ports {
 				want, allowed := sp.expected(nd.Name)
 				programmed := map[netip.AddrPort]int{} // address → evidence line
-				var anchor int
+				// the rule or virtual server's line, for evidence only
+				var anchor func() int
 				switch mode {
 				case "iptables":
 					ix := dp.ix.ipt(sp.vip.addr)
 					if ix == nil {
 						continue
 					}
-					r, ok := ix.clusterIP[sp.vip]
+					i, ok := ix.clusterIP[sp.vip]
 					if !ok {
 						continue // kube-proxy.rules-missing
 					}
-					anchor = r.Line
-					ts := ix.targets(r.Target.Name, tmemo)
+					anchor = func() int { return ix.services.Rule(int(i)).Line }
+					ts := ix.targets(ix.services.Spec(int(i)).Target.Name, tmemo)
 					if agrees(ts, want, allowed) {
 						continue // the common case, checked without building maps
 					}
@@ -237,7 +238,7 @@ var kubeProxyRulesStale = &Rule{
 					if vs == nil || len(vs.RealServers) == 0 {
 						continue // rules-missing, ipvs.no-real-servers
 					}
-					anchor = vs.Line
+					anchor = func() int { return vs.Line }
 					for _, rs := range vs.RealServers {
 						if _, ok := allowed[rs.Address]; !ok && rs.Weight == 0 {
 							continue // draining after the endpoint went away
@@ -282,7 +283,7 @@ var kubeProxyRulesStale = &Rule{
 				}
 				items = append(items, item)
 				if len(items) <= 4 {
-					ev = append(ev, c.NodeEvidence(nd, dp.cap, anchor))
+					ev = append(ev, c.NodeEvidence(nd, dp.cap, anchor()))
 					for i, l := range lines {
 						if i == 3 {
 							break

@@ -124,7 +124,7 @@ func dataplaneAbsent(c *Context, nd *model.NodeData, ix *nodeIndex, mode string)
 			d   *iptables.Dump
 			cap string
 		}{{nd.IPTablesLegacy, model.CapIPTablesLegacy}, {nd.IPTablesNFT, model.CapIPTablesNFT}} {
-			if o := indexIPTables(other.d); o != nil && o.services != nil && o.services.Len() > 0 {
+			if o := indexIPTables(other.d, nil); o != nil && o.services != nil && o.services.Len() > 0 {
 				why += fmt.Sprintf(", but %s has them: kube-proxy writes to the other iptables backend than the node's iptables-save shows (see iptables.backend-mixed)", other.cap)
 				ev = append(ev, c.NodeEvidence(nd, other.cap, o.services.Rule(0).Line))
 				break

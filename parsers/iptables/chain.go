@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"iter"
@@ -246,28 +247,37 @@ func (p *parser) freeze() {
 	for _, t := range d.Tables {
 		p.shareIndex(t)
 	}
-	cols := make([]byte, 0, size)
+	// The column is written into a reused buffer and kept at its exact size: the bound above is
+	// twice what counters usually take, and the dump keeps its column to the end.
+	cols := slices.Grow(p.cols[:0], size)
 	for i, pc := range chains {
 		rules := sorted[start[i]:start[i+1]]
 		pc.c.off = uint32(len(cols))
 		cols = appendColumn(cols, rules, pc)
 		p.shareShape(pc, rules)
 	}
-	d.cols = slices.Clip(cols)
+	d.cols = bytes.Clone(cols)
 	for _, pc := range chains {
 		pc.c.cols = &d.cols
+	}
+	if p.cache != nil {
+		p.cache.runs.Store(int64(len(d.runs)))
+	}
+	if cap(d.runs)-len(d.runs) > len(d.runs)/16 {
+		d.runs = slices.Clone(d.runs)
 	}
 	// The next dump reuses the buffers: a dump's pending rules are tens of megabytes that
 	// would otherwise be garbage the collector must first find.
 	clear(p.pending)
 	clear(p.pendingChains)
-	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0]})
-	p.pending, p.pendingChains = nil, nil
+	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0]})
+	p.pending, p.pendingChains, p.cols = nil, nil, nil
 }
 
 type scratch struct {
 	pending []pendingRule
 	chains  []pendingChain
+	cols    []byte
 }
 
 var scratchPool sync.Pool
@@ -465,6 +475,13 @@ func (t *Table) Pos(name string) int {
 // rules, apart from counters and lines): they share one parse through a Cache. false means
 // only "not known", not "different".
 func (c *Chain) SameRules(o *Chain) bool { return c.chainShape == o.chainShape }
+
+// Shape identifies what the chain says: chains with the same Shape are SameRules. A key for
+// what is computed from a chain's Specs alone, to compute it once for fifty nodes.
+func (c *Chain) Shape() any { return c.chainShape }
+
+// Spec is what the chain's rule i says, without decoding the rules before it (Rule does).
+func (c *Chain) Spec(i int) *Spec { return c.specs[i] }
 
 // HasTarget reports whether a rule of the chain has one of the targets, reading only what the
 // chain says (shared between nodes), not its rules' counters and lines.

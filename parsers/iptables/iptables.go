@@ -374,6 +374,8 @@ type Cache struct {
 	seq     atomic.Pointer[[]*Spec]
 	seqOnce sync.Once
 	seqPos  map[*Spec]int
+
+	runs atomic.Int64 // how many line runs the last dump had (Dump.runs)
 }
 
 type shapeKey struct{ table, chain string }
@@ -428,10 +430,14 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 		if seq := c.seq.Load(); seq != nil {
 			p.seq = *seq
 		}
+		// The dumps of one cluster are alike: as many line runs as the last one, and a few more.
+		if n := c.runs.Load(); n > 0 {
+			p.dump.runs = make([]lineRun, 0, n+n/32)
+		}
 	}
 	if s := scratchPool.Get(); s != nil {
 		sc := s.(*scratch)
-		p.pending, p.pendingChains = sc.pending, sc.chains
+		p.pending, p.pendingChains, p.cols = sc.pending, sc.chains, sc.cols
 	}
 	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
@@ -628,6 +634,7 @@ type parser struct {
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
 	pending       []pendingRule
 	pendingChains []pendingChain
+	cols          []byte  // a reused buffer for the column (freeze)
 	seq           []*Spec // Cache.seq, and the position in it the next rule is expected at
 	next          int
 	// pred is the last index of the current table's name while the table declares the same
@@ -703,6 +710,11 @@ func (p *parser) parseLine(n int, s string) {
 			p.cache.mu.RLock()
 			p.pred = p.cache.indexes[p.cur.Name]
 			p.cache.mu.RUnlock()
+		}
+		if p.pred != nil {
+			// Most likely the same chains again: room for them at once, rather than growing a
+			// slice of tens of thousands of chains by copying it a dozen times.
+			p.cur.Chains = make([]*Chain, 0, len(p.pred.names))
 		}
 		p.dump.Tables = append(p.dump.Tables, p.cur)
 	case ':':
