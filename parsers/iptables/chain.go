@@ -262,6 +262,8 @@ func (p *parser) freeze() {
 	}
 	if p.cache != nil {
 		p.cache.runs.Store(int64(len(d.runs)))
+		p.cache.rules.Store(int64(len(p.pending)))
+		p.cache.chains.Store(int64(len(chains)))
 	}
 	if cap(d.runs)-len(d.runs) > len(d.runs)/16 {
 		d.runs = slices.Clone(d.runs)

@@ -375,7 +375,8 @@ type Cache struct {
 	seqOnce sync.Once
 	seqPos  map[*Spec]int
 
-	runs atomic.Int64 // how many line runs the last dump had (Dump.runs)
+	// How many line runs (Dump.runs), rules and chains the last dump had.
+	runs, rules, chains atomic.Int64
 }
 
 type shapeKey struct{ table, chain string }
@@ -438,6 +439,16 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 	if s := scratchPool.Get(); s != nil {
 		sc := s.(*scratch)
 		p.pending, p.pendingChains, p.cols = sc.pending, sc.chains, sc.cols
+	}
+	if c != nil {
+		// Room for as many rules and chains as the last dump had: growing slices of a few
+		// hundred thousand entries copies them a dozen times.
+		if n := int(c.rules.Load()); cap(p.pending) < n {
+			p.pending = make([]pendingRule, 0, n+n/32)
+		}
+		if n := int(c.chains.Load()); cap(p.pendingChains) < n {
+			p.pendingChains = make([]pendingChain, 0, n+n/32)
+		}
 	}
 	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
@@ -1104,13 +1115,25 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 	if len(p.chains) == cap(p.chains) {
 		p.chains = make([]Chain, 0, slab)
 	}
-	if len(p.shapes) == cap(p.shapes) {
-		p.shapes = make([]chainShape, 0, slab)
+	// The shape the last dump had at this place when it is this chain's: freeze keeps it if
+	// the rules are the same too (fifty kube-proxy nodes), and otherwise copies it (shareShape),
+	// so a shared shape is never written to.
+	var shape *chainShape
+	if k := len(p.cur.Chains); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == name {
+		if last := p.pred.shapes[k].Load(); last != nil && last.Name == name && last.Policy == policy && last.Undeclared == undeclared {
+			shape = last
+		}
 	}
-	// Most of these shapes are replaced by the cache's copy at freeze: a slab costs one
-	// allocation for hundreds of them.
-	p.shapes = append(p.shapes, chainShape{Name: name, Policy: policy, Undeclared: undeclared})
-	p.chains = append(p.chains, Chain{chainShape: &p.shapes[len(p.shapes)-1], Line: line, off: uint32(len(p.pendingChains))})
+	if shape == nil {
+		// Most of these shapes are replaced by the cache's copy at freeze: a slab costs one
+		// allocation for hundreds of them.
+		if len(p.shapes) == cap(p.shapes) {
+			p.shapes = make([]chainShape, 0, slab)
+		}
+		p.shapes = append(p.shapes, chainShape{Name: name, Policy: policy, Undeclared: undeclared})
+		shape = &p.shapes[len(p.shapes)-1]
+	}
+	p.chains = append(p.chains, Chain{chainShape: shape, Line: line, off: uint32(len(p.pendingChains))})
 	c := &p.chains[len(p.chains)-1]
 	p.pendingChains = append(p.pendingChains, pendingChain{c: c, tab: p.cur, pos: int32(len(p.cur.Chains)), packets: pk, bytes: by})
 	if k := len(p.cur.Chains); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
