@@ -23,7 +23,6 @@ import (
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
-	"github.com/netsift/netsift/parsers/iptables"
 )
 
 // Source is where an object stands in the bundle: its file and the lines it spans.
@@ -194,12 +193,12 @@ func KindFile(kind string) string {
 // their results are then merged in the order of a sequential build, so the model's lists and
 // warnings do not depend on scheduling.
 func Build(b *bundle.Bundle) *Model {
-	return build(b, &parseEnv{ipt: iptables.NewCache()})
+	return build(b, newParseEnv())
 }
 
 // Load reads the sources and builds their model, parsing each file as soon as it is read.
 func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, error) {
-	env := &parseEnv{ipt: iptables.NewCache()}
+	env := newParseEnv()
 	pre := newPrefetch(env)
 	opts.Claim = pre.claim
 	opts.Buffer = pre.buffer
@@ -259,7 +258,7 @@ func build(b *bundle.Bundle, env *parseEnv) *Model {
 // made by hand.
 func (m *Model) env() *parseEnv {
 	if m.parse == nil {
-		m.parse = &parseEnv{ipt: iptables.NewCache()}
+		m.parse = newParseEnv()
 	}
 	return m.parse
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/parsers/diag"
 	"github.com/netsift/netsift/parsers/iptables"
+	"github.com/netsift/netsift/parsers/ipvsadm"
 )
 
 // The loader parses while the archive is still being read: bundle.Options.Claim hands each file
@@ -24,15 +25,27 @@ import (
 // exactly). Rule texts are shared between nodes through one iptables.Cache.
 
 // sharedParsers are the capture formats whose parse shares state between nodes.
-var sharedParsers = map[string]func(io.Reader, *iptables.Cache) (any, []diag.Warning, error){
-	"iptables-save":        parseIPTables,
-	"iptables-legacy-save": parseIPTables,
-	"iptables-nft-save":    parseIPTables,
-	"ip6tables-save":       parseIPTables,
+var sharedParsers = map[string]sharedParser{
+	"iptables-save":        {parseIPTables, true},
+	"iptables-legacy-save": {parseIPTables, true},
+	"iptables-nft-save":    {parseIPTables, true},
+	"ip6tables-save":       {parseIPTables, true},
+	"ipvsadm":              {parseIPVS, false},
 }
 
-func parseIPTables(r io.Reader, c *iptables.Cache) (any, []diag.Warning, error) {
-	return iptables.ParseShared(r, c)
+type sharedParser struct {
+	parse func(io.Reader, *parseEnv) (any, []diag.Warning, error)
+	// lines: the parsed capture gives back its lines (iptables.Dump.Line), so its bytes are
+	// dropped once it is parsed (claimsDump).
+	lines bool
+}
+
+func parseIPTables(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
+	return iptables.ParseShared(r, env.ipt)
+}
+
+func parseIPVS(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
+	return ipvsadm.ParseShared(r, env.ipvs)
 }
 
 // capturesByFile maps a capture file name (iptables-save.txt, ip-addr.json) to its format.
@@ -49,9 +62,12 @@ var capturesByFile = func() map[string]*CaptureFormat {
 // parseEnv is what parsing a bundle's files shares: the rule cache, and the files already
 // parsed while reading (nil when Build is given a bundle already read).
 type parseEnv struct {
-	ipt *iptables.Cache
-	pre *prefetch
+	ipt  *iptables.Cache
+	ipvs *ipvsadm.Cache
+	pre  *prefetch
 }
+
+func newParseEnv() *parseEnv { return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}} }
 
 // parseCapture parses one capture file with its format, or takes the result of its prefetch.
 func (env *parseEnv) parseCapture(cf *CaptureFormat, f *bundle.File) (any, []diag.Warning, error) {
@@ -64,8 +80,8 @@ func (env *parseEnv) parseCapture(cf *CaptureFormat, f *bundle.File) (any, []dia
 
 func (env *parseEnv) parse(cf *CaptureFormat, data []byte) (any, []diag.Warning, error) {
 	r := bytes.NewReader(data)
-	if p := sharedParsers[cf.Name]; p != nil {
-		return p(r, env.ipt)
+	if p, ok := sharedParsers[cf.Name]; ok {
+		return p.parse(r, env)
 	}
 	return cf.Parse(r)
 }
@@ -235,7 +251,7 @@ func claimsDump(rel string) bool {
 		return false
 	}
 	cf := capturesByFile[path.Base(rel)]
-	return cf != nil && sharedParsers[cf.Name] != nil
+	return cf != nil && sharedParsers[cf.Name].lines
 }
 
 // dumpBuffers holds the bytes of dumps already parsed, to read the next ones into: fifty nodes'

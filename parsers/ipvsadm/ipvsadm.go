@@ -8,9 +8,10 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
-	"unique"
+	"sync/atomic"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -109,7 +110,35 @@ func (t *Table) FindFWMark(mark uint32) *VirtualServer {
 // Parse reads ipvsadm -L output. Malformed lines become warnings; the error is non-nil only when
 // reading r fails.
 func Parse(r io.Reader) (*Table, []diag.Warning, error) {
-	p := &parser{t: &Table{VirtualServers: []*VirtualServer{}}}
+	return ParseShared(r, nil)
+}
+
+// Cache shares what the listings parsed with it have in common. Every node's kube-proxy lists
+// the same virtual servers and real servers (a large cluster: tens of thousands per node, fifty
+// nodes); only their connection counters are the node's own. A server parsed the same as the
+// last listing's at the same place (same line, same values) is that listing's, not a copy, and
+// a virtual server whose real servers are all shared is shared whole. Shared servers must not
+// be modified. Safe for concurrent use; the zero value is ready.
+type Cache struct {
+	last atomic.Pointer[Table]
+}
+
+// ParseShared is Parse sharing servers and strings with the last listing parsed with c (nil: no
+// sharing).
+func ParseShared(r io.Reader, c *Cache) (*Table, []diag.Warning, error) {
+	t, warns, err := parse(r, c)
+	if c != nil && err == nil {
+		c.last.Store(t)
+	}
+	return t, warns, err
+}
+
+func parse(r io.Reader, c *Cache) (*Table, []diag.Warning, error) {
+	p := &parser{t: &Table{VirtualServers: []*VirtualServer{}}, strs: map[string]string{}}
+	if c != nil {
+		p.ref = c.last.Load()
+	}
+	defer p.endVirtualServer()
 	br := bufio.NewReader(r)
 	n := 0
 	for {
@@ -131,6 +160,11 @@ type parser struct {
 	t     *Table
 	warns []diag.Warning
 	vs    *VirtualServer
+	strs  map[string]string // the listing's words: protocols, schedulers, forwarding methods
+
+	// The last listing parsed with the Cache, and its virtual server at the place of vs.
+	ref   *Table
+	refVS *VirtualServer
 }
 
 func (p *parser) warn(n int, format string, args ...any) {
@@ -158,10 +192,45 @@ func (p *parser) line(n int, s string) {
 	}
 }
 
-// keep returns the one copy of a string taken from a line, so that the line can go: fifty
-// nodes list the same real servers (a large IPVS cluster has millions of them) with the same
-// addresses, forwarding methods and schedulers.
-func keep(s string) string { return unique.Make(s).Value() }
+// keep returns the listing's one copy of a word taken from a line, so that the line can go.
+func (p *parser) keep(s string) string {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	s = strings.Clone(s)
+	p.strs[s] = s
+	return s
+}
+
+// same returns ref when s is the same text (the last listing's copy of an address at the same
+// place), and a copy of s otherwise: addresses are too many to look up, and nearly all are where
+// the last listing had them.
+func same(s, ref string) string {
+	if s == ref {
+		return ref
+	}
+	return strings.Clone(s)
+}
+
+// endVirtualServer replaces the virtual server just read by the last listing's at its place
+// when the two are the same, real servers included.
+func (p *parser) endVirtualServer() {
+	vs, ref := p.vs, p.refVS
+	p.vs, p.refVS = nil, nil
+	if vs == nil || ref == nil || !sameVirtualServer(vs, ref) {
+		return
+	}
+	p.t.VirtualServers[len(p.t.VirtualServers)-1] = ref
+}
+
+func sameVirtualServer(a, b *VirtualServer) bool {
+	return a.Line == b.Line && a.Protocol == b.Protocol && a.Address == b.Address &&
+		a.AddressText == b.AddressText && a.FWMark == b.FWMark && a.IPv6 == b.IPv6 &&
+		a.Scheduler == b.Scheduler && a.Persistent == b.Persistent && a.Timeout == b.Timeout &&
+		a.Netmask == b.Netmask && a.PE == b.PE && a.OnePacket == b.OnePacket &&
+		slices.Equal(a.Flags, b.Flags) && a.Stats == b.Stats && a.Rate == b.Rate &&
+		slices.Equal(a.RealServers, b.RealServers) // shared pointers when the same
+}
 
 func clip(s string) string {
 	if len(s) > 80 {
@@ -200,14 +269,23 @@ func (p *parser) listing() bool {
 }
 
 func (p *parser) virtualServer(n int, s string, f []string) {
-	vs := &VirtualServer{Line: n, Protocol: keep(f[0]), RealServers: []*RealServer{}}
+	p.endVirtualServer()
+	vs := &VirtualServer{Line: n, Protocol: p.keep(f[0]), RealServers: []*RealServer{}}
+	if i := len(p.t.VirtualServers); p.ref != nil && i < len(p.ref.VirtualServers) {
+		p.refVS = p.ref.VirtualServers[i]
+		vs.RealServers = make([]*RealServer, 0, len(p.refVS.RealServers))
+	}
 	p.vs = vs
 	p.t.VirtualServers = append(p.t.VirtualServers, vs)
 	if len(f) < 2 {
 		p.warn(n, "virtual server without an address")
 		return
 	}
-	vs.AddressText = keep(f[1])
+	if p.refVS != nil {
+		vs.AddressText = same(f[1], p.refVS.AddressText)
+	} else {
+		vs.AddressText = strings.Clone(f[1])
+	}
 	rest := f[2:]
 	if vs.Protocol == "FWM" {
 		m, err := strconv.ParseUint(f[1], 10, 32)
@@ -232,7 +310,7 @@ func (p *parser) virtualServer(n int, s string, f []string) {
 		p.warn(n, "virtual server without a scheduler")
 		return
 	}
-	vs.Scheduler = keep(rest[0])
+	vs.Scheduler = p.keep(rest[0])
 	for i := 1; i < len(rest); i++ {
 		switch rest[i] {
 		case "persistent":
@@ -247,18 +325,18 @@ func (p *parser) virtualServer(n int, s string, f []string) {
 			p.warn(n, "persistent without a timeout")
 		case "mask":
 			if i+1 < len(rest) {
-				vs.Netmask = keep(rest[i+1])
+				vs.Netmask = p.keep(rest[i+1])
 				i++
 			}
 		case "pe":
 			if i+1 < len(rest) {
-				vs.PE = keep(rest[i+1])
+				vs.PE = p.keep(rest[i+1])
 				i++
 			}
 		case "ops":
 			vs.OnePacket = true
 		default:
-			vs.Flags = append(vs.Flags, keep(rest[i]))
+			vs.Flags = append(vs.Flags, p.keep(rest[i]))
 		}
 	}
 }
@@ -268,13 +346,26 @@ func (p *parser) realServer(n int, s string, f []string) {
 		p.warn(n, "real server before any virtual server")
 		return
 	}
+	var ref *RealServer
+	if j := len(p.vs.RealServers); p.refVS != nil && j < len(p.refVS.RealServers) {
+		ref = p.refVS.RealServers[j]
+	}
 	rs := &RealServer{Line: n}
-	p.vs.RealServers = append(p.vs.RealServers, rs)
+	defer func() {
+		if ref != nil && *rs == *ref {
+			rs = ref
+		}
+		p.vs.RealServers = append(p.vs.RealServers, rs)
+	}()
 	if len(f) == 0 {
 		p.warn(n, "real server without an address")
 		return
 	}
-	rs.AddressText = keep(f[0])
+	if ref != nil {
+		rs.AddressText = same(f[0], ref.AddressText)
+	} else {
+		rs.AddressText = strings.Clone(f[0])
+	}
 	if ap, err := netip.ParseAddrPort(f[0]); err == nil {
 		rs.Address = ap
 	} else {
@@ -303,13 +394,13 @@ func (p *parser) counters(n int, vals, cols []string, st **Stats, rt **Rate, rs 
 		if rs != nil {
 			switch c {
 			case "Forward":
-				rs.Forward = keep(v)
+				rs.Forward = p.keep(v)
 				if !knownForward(v) {
 					p.warn(n, "unknown forwarding method %q", v)
 				}
 				continue
 			case "TunnelInfo":
-				rs.TunnelInfo = keep(v)
+				rs.TunnelInfo = p.keep(v)
 				continue
 			case "Weight":
 				w, err := strconv.Atoi(v)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/netsift/netsift/internal/golden"
 	"github.com/netsift/netsift/parsers/diag"
@@ -215,4 +216,84 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A listing parsed after another with one Cache is what Parse makes of it alone, whatever the
+// first listing was: sharing changes where the servers are held, never what they say.
+func FuzzParseShared(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.txt")
+	for _, name := range files {
+		b, _ := os.ReadFile(name)
+		f.Add(b, b)
+		f.Add(b, bytes.Replace(b, []byte("Masq    1      0"), []byte("Masq    1      7"), 1))
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		c := &Cache{}
+		if _, _, err := ParseShared(bytes.NewReader(first), c); err != nil {
+			t.Fatal(err)
+		}
+		got, gw, err := ParseShared(bytes.NewReader(second), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ww, _ := Parse(bytes.NewReader(second))
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gw, ww) {
+			t.Fatalf("shared parse differs:\n%+v\n%v\nalone:\n%+v\n%v", got, gw, want, ww)
+		}
+	})
+}
+
+// Servers said the same at the same place are the last listing's; those that differ, and the
+// virtual servers holding them, are the listing's own.
+func TestParseSharedShares(t *testing.T) {
+	b, err := os.ReadFile("testdata/ipvsadm-Ln.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cache{}
+	first, _, _ := ParseShared(bytes.NewReader(b), c)
+	again, _, _ := ParseShared(bytes.NewReader(b), c)
+	for i, vs := range again.VirtualServers {
+		if vs != first.VirtualServers[i] {
+			t.Errorf("virtual server at line %d not shared with the identical listing", vs.Line)
+		}
+	}
+	// One real server's counters change: it and its virtual server are new, nothing else.
+	lines := strings.Split(string(b), "\n")
+	changed := -1
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) >= 6 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
+			f[4] = f[4] + "1"
+			lines[i] = "  -> " + strings.Join(f[1:], " ")
+			changed = i + 1
+			break
+		}
+	}
+	if changed < 0 {
+		t.Fatal("no real server line in the listing")
+	}
+	other, _, _ := ParseShared(strings.NewReader(strings.Join(lines, "\n")), c)
+	var own int
+	for i, vs := range other.VirtualServers {
+		ref := again.VirtualServers[i]
+		for j, rs := range vs.RealServers {
+			if (rs != ref.RealServers[j]) != (rs.Line == changed) {
+				t.Errorf("real server at line %d: shared %v, changed line %d", rs.Line, rs == ref.RealServers[j], changed)
+			}
+			if rs.Line == changed {
+				if vs == ref {
+					t.Errorf("virtual server at line %d shared though its real server changed", vs.Line)
+				}
+				if rs.AddressText != ref.RealServers[j].AddressText || unsafe.StringData(rs.AddressText) != unsafe.StringData(ref.RealServers[j].AddressText) {
+					t.Errorf("the changed real server's address is not the shared copy")
+				}
+			}
+		}
+		if vs != ref {
+			own++
+		}
+	}
+	if own != 1 {
+		t.Errorf("%d virtual servers not shared, want 1", own)
+	}
 }
