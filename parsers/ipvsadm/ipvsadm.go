@@ -50,21 +50,27 @@ type VirtualServer struct {
 	RealServers []*RealServer  `json:"real_servers"`
 }
 
-// RealServer is one '  -> addr:port ...' line.
+// RealServer is one '  -> addr:port ...' line: what it says of the server (RealServerSpec,
+// shared by every node's listing that says the same) and the node's own line and counters.
 type RealServer struct {
-	Line        int            `json:"line"`
+	Line int `json:"line"`
+	*RealServerSpec
+	ActiveConn  uint64 `json:"active_conn"`
+	InActConn   uint64 `json:"inact_conn"`
+	PersistConn uint64 `json:"persist_conn,omitempty"`
+	Stats       *Stats `json:"stats,omitempty"`
+	Rate        *Rate  `json:"rate,omitempty"`
+}
+
+// RealServerSpec is a real server's address and configuration.
+type RealServerSpec struct {
 	Address     netip.AddrPort `json:"address"`
 	AddressText string         `json:"address_text"`
 	Forward     string         `json:"forward,omitempty"` // Masq, Route, Tunnel, Local
 	TunnelInfo  string         `json:"tunnel_info,omitempty"`
 	Weight      int            `json:"weight"`
-	ActiveConn  uint64         `json:"active_conn"`
-	InActConn   uint64         `json:"inact_conn"`
-	PersistConn uint64         `json:"persist_conn,omitempty"`
 	UThreshold  uint64         `json:"uthreshold,omitempty"`
 	LThreshold  uint64         `json:"lthreshold,omitempty"`
-	Stats       *Stats         `json:"stats,omitempty"`
-	Rate        *Rate          `json:"rate,omitempty"`
 }
 
 // Stats are the --stats columns. ipvsadm prints large values with a K/M/G/T suffix (powers of
@@ -165,6 +171,7 @@ type parser struct {
 	// The last listing parsed with the Cache, and its virtual server at the place of vs.
 	ref   *Table
 	refVS *VirtualServer
+	spec  RealServerSpec // the real server being read
 }
 
 func (p *parser) warn(n int, format string, args ...any) {
@@ -350,10 +357,18 @@ func (p *parser) realServer(n int, s string, f []string) {
 	if j := len(p.vs.RealServers); p.refVS != nil && j < len(p.refVS.RealServers) {
 		ref = p.refVS.RealServers[j]
 	}
-	rs := &RealServer{Line: n}
+	// The line is read into the parser's spec, kept as the last listing's when it is the same.
+	p.spec = RealServerSpec{}
+	rs := &RealServer{Line: n, RealServerSpec: &p.spec}
 	defer func() {
-		if ref != nil && *rs == *ref {
-			rs = ref
+		if ref != nil && p.spec == *ref.RealServerSpec {
+			rs.RealServerSpec = ref.RealServerSpec
+			if *rs == *ref {
+				rs = ref
+			}
+		} else {
+			own := p.spec
+			rs.RealServerSpec = &own
 		}
 		p.vs.RealServers = append(p.vs.RealServers, rs)
 	}()
