@@ -28,9 +28,19 @@ type Table struct {
 	VirtualServers    []*VirtualServer `json:"virtual_servers"`
 }
 
-// VirtualServer is one service line ("TCP  10.96.0.1:443 rr") and the real servers under it.
+// VirtualServer is one service line ("TCP  10.96.0.1:443 rr") and the real servers under it:
+// what the line says of the service (VirtualServerSpec, shared by every node's listing that
+// says the same) and the node's own line, counters and real servers.
 type VirtualServer struct {
-	Line     int    `json:"line"`
+	Line int `json:"line"`
+	*VirtualServerSpec
+	Stats       *Stats        `json:"stats,omitempty"`
+	Rate        *Rate         `json:"rate,omitempty"`
+	RealServers []*RealServer `json:"real_servers"`
+}
+
+// VirtualServerSpec is a virtual server's address and configuration.
+type VirtualServerSpec struct {
 	Protocol string `json:"protocol"` // TCP, UDP, SCTP or FWM
 	// Address is the service address; invalid for FWM services and for names ipvsadm resolved
 	// (listings without -n), which are kept in AddressText.
@@ -45,9 +55,13 @@ type VirtualServer struct {
 	PE          string         `json:"pe,omitempty"`      // persistence engine
 	OnePacket   bool           `json:"one_packet,omitempty"`
 	Flags       []string       `json:"flags,omitempty"` // scheduler flags and anything else
-	Stats       *Stats         `json:"stats,omitempty"`
-	Rate        *Rate          `json:"rate,omitempty"`
-	RealServers []*RealServer  `json:"real_servers"`
+}
+
+func (a *VirtualServerSpec) equal(b *VirtualServerSpec) bool {
+	return a.Protocol == b.Protocol && a.Address == b.Address && a.AddressText == b.AddressText &&
+		a.FWMark == b.FWMark && a.IPv6 == b.IPv6 && a.Scheduler == b.Scheduler &&
+		a.Persistent == b.Persistent && a.Timeout == b.Timeout && a.Netmask == b.Netmask &&
+		a.PE == b.PE && a.OnePacket == b.OnePacket && slices.Equal(a.Flags, b.Flags)
 }
 
 // RealServer is one '  -> addr:port ...' line: what it says of the server (RealServerSpec,
@@ -171,7 +185,8 @@ type parser struct {
 	// The last listing parsed with the Cache, and its virtual server at the place of vs.
 	ref   *Table
 	refVS *VirtualServer
-	spec  RealServerSpec // the real server being read
+	spec  RealServerSpec    // the real server being read
+	vspec VirtualServerSpec // the virtual server being read
 }
 
 func (p *parser) warn(n int, format string, args ...any) {
@@ -230,13 +245,11 @@ func (p *parser) endVirtualServer() {
 	p.t.VirtualServers[len(p.t.VirtualServers)-1] = ref
 }
 
+// sameVirtualServer: pointers are compared, and are the same when what they point to is
+// (virtualServer and realServer share them then).
 func sameVirtualServer(a, b *VirtualServer) bool {
-	return a.Line == b.Line && a.Protocol == b.Protocol && a.Address == b.Address &&
-		a.AddressText == b.AddressText && a.FWMark == b.FWMark && a.IPv6 == b.IPv6 &&
-		a.Scheduler == b.Scheduler && a.Persistent == b.Persistent && a.Timeout == b.Timeout &&
-		a.Netmask == b.Netmask && a.PE == b.PE && a.OnePacket == b.OnePacket &&
-		slices.Equal(a.Flags, b.Flags) && a.Stats == b.Stats && a.Rate == b.Rate &&
-		slices.Equal(a.RealServers, b.RealServers) // shared pointers when the same
+	return a.Line == b.Line && a.VirtualServerSpec == b.VirtualServerSpec && a.Stats == b.Stats &&
+		a.Rate == b.Rate && slices.Equal(a.RealServers, b.RealServers)
 }
 
 func clip(s string) string {
@@ -277,11 +290,21 @@ func (p *parser) listing() bool {
 
 func (p *parser) virtualServer(n int, s string, f []string) {
 	p.endVirtualServer()
-	vs := &VirtualServer{Line: n, Protocol: p.keep(f[0]), RealServers: []*RealServer{}}
+	// The line is read into the parser's spec, kept as the last listing's when it is the same.
+	p.vspec = VirtualServerSpec{Protocol: p.keep(f[0])}
+	vs := &VirtualServer{Line: n, VirtualServerSpec: &p.vspec, RealServers: []*RealServer{}}
 	if i := len(p.t.VirtualServers); p.ref != nil && i < len(p.ref.VirtualServers) {
 		p.refVS = p.ref.VirtualServers[i]
 		vs.RealServers = make([]*RealServer, 0, len(p.refVS.RealServers))
 	}
+	defer func() {
+		if p.refVS != nil && p.vspec.equal(p.refVS.VirtualServerSpec) {
+			vs.VirtualServerSpec = p.refVS.VirtualServerSpec
+		} else {
+			own := p.vspec
+			vs.VirtualServerSpec = &own
+		}
+	}()
 	p.vs = vs
 	p.t.VirtualServers = append(p.t.VirtualServers, vs)
 	if len(f) < 2 {

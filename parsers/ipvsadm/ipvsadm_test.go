@@ -283,6 +283,9 @@ func TestParseSharedShares(t *testing.T) {
 				if vs == ref {
 					t.Errorf("virtual server at line %d shared though its real server changed", vs.Line)
 				}
+				if vs.VirtualServerSpec != ref.VirtualServerSpec {
+					t.Errorf("virtual server at line %d: its spec is the same, yet not shared", vs.Line)
+				}
 				if rs.RealServerSpec != ref.RealServers[j].RealServerSpec {
 					t.Errorf("the real server's counters changed, not its spec, yet the spec is not shared")
 				}
