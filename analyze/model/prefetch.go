@@ -11,6 +11,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/parsers/diag"
+	"github.com/netsift/netsift/parsers/ipset"
 	"github.com/netsift/netsift/parsers/iptables"
 	"github.com/netsift/netsift/parsers/ipvsadm"
 )
@@ -22,7 +23,8 @@ import (
 //
 // iptables dumps (nine tenths of a big bundle) are claimed: once parsed, their bytes are dropped
 // and the bundle asks the parsed dump for lines (iptables.Dump.Line gives back every line
-// exactly). Rule texts are shared between nodes through one iptables.Cache.
+// exactly). Rule texts are shared between nodes through one iptables.Cache, IPVS servers and
+// ipset members through their parsers' caches.
 
 // sharedParsers are the capture formats whose parse shares state between nodes.
 var sharedParsers = map[string]sharedParser{
@@ -31,6 +33,7 @@ var sharedParsers = map[string]sharedParser{
 	"iptables-nft-save":    {parseIPTables, true},
 	"ip6tables-save":       {parseIPTables, true},
 	"ipvsadm":              {parseIPVS, false},
+	"ipset":                {parseIPSet, false},
 }
 
 type sharedParser struct {
@@ -48,6 +51,10 @@ func parseIPVS(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
 	return ipvsadm.ParseShared(r, env.ipvs)
 }
 
+func parseIPSet(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
+	return ipset.ParseShared(r, env.ipset)
+}
+
 // capturesByFile maps a capture file name (iptables-save.txt, ip-addr.json) to its format.
 var capturesByFile = func() map[string]*CaptureFormat {
 	m := map[string]*CaptureFormat{}
@@ -59,15 +66,19 @@ var capturesByFile = func() map[string]*CaptureFormat {
 	return m
 }()
 
-// parseEnv is what parsing a bundle's files shares: the rule cache, and the files already
-// parsed while reading (nil when Build is given a bundle already read).
+// parseEnv is what parsing a bundle's files shares: the caches through which nodes' iptables
+// rules, IPVS servers and ipset members are held once, and the files already parsed while
+// reading (nil when Build is given a bundle already read).
 type parseEnv struct {
-	ipt  *iptables.Cache
-	ipvs *ipvsadm.Cache
-	pre  *prefetch
+	ipt   *iptables.Cache
+	ipvs  *ipvsadm.Cache
+	ipset *ipset.Cache
+	pre   *prefetch
 }
 
-func newParseEnv() *parseEnv { return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}} }
+func newParseEnv() *parseEnv {
+	return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}, ipset: &ipset.Cache{}}
+}
 
 // parseCapture parses one capture file with its format, or takes the result of its prefetch.
 func (env *parseEnv) parseCapture(cf *CaptureFormat, f *bundle.File) (any, []diag.Warning, error) {

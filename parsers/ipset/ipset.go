@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -106,7 +107,32 @@ var memberFlags = map[string]bool{"nomatch": true}
 // both also parses). Malformed lines become warnings; the error is non-nil only when reading r
 // fails.
 func Parse(r io.Reader) (*Sets, []diag.Warning, error) {
+	return ParseShared(r, nil)
+}
+
+// Cache shares members between the captures parsed with it. Every node's kube-proxy (IPVS mode)
+// keeps the same sets, with a member per Service port: a member listed the same as in the last
+// capture, at the same place, is that capture's, not a copy. Shared members must not be
+// modified. Safe for concurrent use; the zero value is ready.
+type Cache struct {
+	last atomic.Pointer[Sets]
+}
+
+// ParseShared is Parse sharing members with the last capture parsed with c (nil: no sharing).
+func ParseShared(r io.Reader, c *Cache) (*Sets, []diag.Warning, error) {
 	p := &parser{out: &Sets{Sets: []*Set{}}}
+	if c != nil {
+		p.ref = c.last.Load()
+		defer func() {
+			if p.err == nil {
+				c.last.Store(p.out)
+			}
+		}()
+	}
+	return p.parse(r)
+}
+
+func (p *parser) parse(r io.Reader) (*Sets, []diag.Warning, error) {
 	br := bufio.NewReader(r)
 	n := 0
 	for {
@@ -118,6 +144,7 @@ func Parse(r io.Reader) (*Sets, []diag.Warning, error) {
 		if err != nil {
 			p.finish()
 			if !errors.Is(err, io.EOF) {
+				p.err = err
 				return p.out, p.warns, err
 			}
 			return p.out, p.warns, nil
@@ -130,6 +157,11 @@ type parser struct {
 	warns   []diag.Warning
 	cur     *Set // set whose 'ipset list' block is being read
 	members bool // after "Members:"
+	err     error
+
+	ref    *Sets // the last capture parsed with the Cache
+	refOf  *Set  // the set refSet was found for
+	refSet *Set  // ref's set of refOf's name
 }
 
 func (p *parser) warn(n int, format string, args ...any) {
@@ -306,6 +338,12 @@ func (p *parser) member(n int, set *Set, text string) {
 	if len(f) == 0 {
 		return
 	}
+	if len(f) == 1 {
+		if rm := p.refMember(set, n); rm != nil && rm.Elem == f[0] {
+			set.Members = append(set.Members, rm)
+			return
+		}
+	}
 	m := &Member{Line: n, Elem: f[0]}
 	for _, o := range p.options(n, f[1:], memberFlags) {
 		if o.Name == "nomatch" {
@@ -320,6 +358,27 @@ func (p *parser) member(n int, set *Set, text string) {
 	}
 	m.parts = parts
 	set.Members = append(set.Members, m)
+}
+
+// refMember is the last capture's member at the place of the one on line n of set, when it is
+// a plain member (no options) that parsed, on the same line of a set of the same name and type:
+// it is then what this one parses to if its element is the same.
+func (p *parser) refMember(set *Set, n int) *Member {
+	if p.ref == nil {
+		return nil
+	}
+	if p.refOf != set {
+		p.refOf, p.refSet = set, p.ref.Set(set.Name)
+	}
+	rs := p.refSet
+	if rs == nil || rs.Type != set.Type || len(set.Members) >= len(rs.Members) {
+		return nil
+	}
+	rm := rs.Members[len(set.Members)]
+	if rm.Line != n || rm.Options != nil || rm.Nomatch || rm.parts == nil {
+		return nil
+	}
+	return rm
 }
 
 // parseElem parses an element against the set's dimensions.

@@ -210,3 +210,75 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A capture parsed after another with one Cache is what Parse makes of it alone, whatever the
+// first capture was: sharing changes where members are held, never what they say.
+func FuzzParseShared(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.txt")
+	for _, name := range files {
+		b, _ := os.ReadFile(name)
+		f.Add(b, b)
+		f.Add(b, bytes.Replace(b, []byte("10."), []byte("11."), 1))
+		f.Add(b, bytes.Replace(b, []byte("Type: hash:ip,port"), []byte("Type: hash:ip"), 1))
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		c := &Cache{}
+		if _, _, err := ParseShared(bytes.NewReader(first), c); err != nil {
+			t.Fatal(err)
+		}
+		got, gw, err := ParseShared(bytes.NewReader(second), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ww, _ := Parse(bytes.NewReader(second))
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gw, ww) {
+			t.Fatalf("shared parse differs:\n%+v\n%v\nalone:\n%+v\n%v", got, gw, want, ww)
+		}
+	})
+}
+
+// Plain members listed the same at the same place are the last capture's; a changed one is its
+// own.
+func TestParseSharedShares(t *testing.T) {
+	b, err := os.ReadFile("testdata/ipset-list.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cache{}
+	first, _, _ := ParseShared(bytes.NewReader(b), c)
+	lines := strings.Split(string(b), "\n")
+	changed := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "10.") {
+			lines[i] = "11." + l[3:]
+			changed = i + 1
+			break
+		}
+	}
+	if changed < 0 {
+		t.Fatal("no member starting with 10. in the capture")
+	}
+	other, _, _ := ParseShared(strings.NewReader(strings.Join(lines, "\n")), c)
+	shared := 0
+	for i, s := range other.Sets {
+		for j, m := range s.Members {
+			ref := first.Sets[i].Members[j]
+			if m.Line == changed {
+				if m == ref {
+					t.Errorf("member at line %d shared though it changed", m.Line)
+				}
+				continue
+			}
+			if m.Options != nil || m.Nomatch {
+				continue // only plain members are shared
+			}
+			if m != ref {
+				t.Errorf("member at line %d (%s) not shared", m.Line, m.Elem)
+			}
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Error("no member shared")
+	}
+}
