@@ -434,10 +434,16 @@ func (p *parser) shareIndex(t *Table) {
 			}
 		}
 	}
-	ix := &chainIndex{names: make([]string, len(t.Chains)), pos: make(map[string]int32, len(t.Chains)), shapes: make([]atomic.Pointer[chainShape], len(t.Chains))}
+	ix := &chainIndex{names: make([]string, len(t.Chains)), pos: t.byName, shapes: make([]atomic.Pointer[chainShape], len(t.Chains))}
+	if len(ix.pos) != len(t.Chains) {
+		// The table followed another's index while parsing (chainNamed) and has no map of its own.
+		ix.pos = make(map[string]int32, len(t.Chains))
+		for i, c := range t.Chains {
+			ix.pos[c.Name] = int32(i)
+		}
+	}
 	for i, c := range t.Chains {
 		ix.names[i] = c.Name
-		ix.pos[c.Name] = int32(i)
 	}
 	t.index, t.byName = ix, nil
 	if p.cache != nil {

@@ -164,12 +164,12 @@ type Comment struct {
 
 // Table is one '*name' section, from its header to COMMIT.
 type Table struct {
-	Name      string            `json:"name"`
-	Line      int               `json:"line"`
-	Committed bool              `json:"committed"`
-	Chains    []*Chain          `json:"chains"` // declaration order
-	byName    map[string]*Chain // while parsing
-	index     *chainIndex       // after: shared by the dumps with the same chains
+	Name      string           `json:"name"`
+	Line      int              `json:"line"`
+	Committed bool             `json:"committed"`
+	Chains    []*Chain         `json:"chains"` // declaration order
+	byName    map[string]int32 // while parsing: position in Chains (the index's pos, after)
+	index     *chainIndex      // after: shared by the dumps with the same chains
 }
 
 // chainIndex finds a table's chains by name: the same for every node whose table declares the
@@ -319,8 +319,8 @@ func (t *Table) Chain(name string) *Chain {
 		}
 		return nil
 	}
-	if t.byName != nil {
-		return t.byName[name]
+	if i, ok := t.byName[name]; ok {
+		return t.Chains[i]
 	}
 	for _, c := range t.Chains {
 		if c.Name == name {
@@ -639,6 +639,8 @@ type parser struct {
 	cache     *Cache // nil: no sharing between dumps
 	last      *Chain // the chain of the last shared rule, and its table
 	lastTable *Table
+	declTable *Table // the table and name declared last answered yes for
+	declName  string
 	specs     []Spec // a slab, see newSpec
 	chains    []Chain
 	shapes    []chainShape
@@ -715,7 +717,7 @@ func (p *parser) parseLine(n int, s string) {
 		if p.dump.Table(name) != nil {
 			p.warn(n, "table %q appears a second time; its chains are kept in a separate entry", name)
 		}
-		p.cur = &Table{Name: p.intern(name), Line: n, Chains: []*Chain{}, byName: make(map[string]*Chain)}
+		p.cur = &Table{Name: p.intern(name), Line: n, Chains: []*Chain{}, byName: make(map[string]int32)}
 		p.pred = nil
 		if p.cache != nil {
 			p.cache.mu.RLock()
@@ -965,9 +967,11 @@ func (p *parser) rule(n int, raw string) {
 	i += 2
 	ch := p.lastChain(name)
 	if ch == nil {
-		if ch = p.chainNamed(name); ch == nil {
-			p.warn(n, "rule appends to undeclared chain %q", name)
-			ch = p.newChain(p.intern(name), "", n, true, 0, 0)
+		if ch = p.nextChain(name); ch == nil {
+			if ch = p.chainNamed(name); ch == nil {
+				p.warn(n, "rule appends to undeclared chain %q", name)
+				ch = p.newChain(p.intern(name), "", n, true, 0, 0)
+			}
 		}
 		p.last, p.lastTable = ch, p.cur
 	}
@@ -1028,7 +1032,7 @@ func (p *parser) rule(n int, raw string) {
 				p.warn(n, "rule has a second target %q", toks[i+1])
 			}
 			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
-			if !builtinTargets[r.Target.Name] && p.chainNamed(r.Target.Name) == nil {
+			if !builtinTargets[r.Target.Name] && !p.declared(r.Target.Name) {
 				p.warn(n, "jump to undeclared chain or unknown target %q", r.Target.Name)
 				p.unparsed(r.Spec, w+" "+r.Target.Name)
 			}
@@ -1138,13 +1142,13 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 	p.pendingChains = append(p.pendingChains, pendingChain{c: c, tab: p.cur, pos: int32(len(p.cur.Chains)), packets: pk, bytes: by})
 	if k := len(p.cur.Chains); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
 		// The table parts from the last one parsed: from here its own map finds its chains.
-		for _, o := range p.cur.Chains {
-			p.cur.byName[o.Name] = o
+		for i, o := range p.cur.Chains {
+			p.cur.byName[o.Name] = int32(i)
 		}
 		p.pred = nil
 	}
 	if p.pred == nil {
-		p.cur.byName[name] = c
+		p.cur.byName[name] = int32(len(p.cur.Chains))
 	}
 	p.cur.Chains = append(p.cur.Chains, c)
 	return c
@@ -1160,7 +1164,10 @@ func (p *parser) chainNamed(name string) *Chain {
 		}
 		return nil
 	}
-	return p.cur.byName[name]
+	if i, ok := p.cur.byName[name]; ok {
+		return p.cur.Chains[i]
+	}
+	return nil
 }
 
 // lastChain is the chain of the rule before when it is the current table's chain name: a dump
@@ -1168,6 +1175,33 @@ func (p *parser) chainNamed(name string) *Chain {
 func (p *parser) lastChain(name string) *Chain {
 	if p.last != nil && p.lastTable == p.cur && p.last.Name == name {
 		return p.last
+	}
+	return nil
+}
+
+// declared reports whether the current table has declared a chain of that name. The answer for
+// the last name asked is kept: kube-proxy's rules jump to KUBE-MARK-MASQ in runs.
+func (p *parser) declared(name string) bool {
+	if p.declTable == p.cur && p.declName == name && name != "" {
+		return true
+	}
+	if p.chainNamed(name) == nil {
+		return false
+	}
+	p.declTable, p.declName = p.cur, name
+	return true
+}
+
+// nextChain is the chain declared after the last rule's when it is the current table's chain
+// name: iptables-save lists chains' rules in the order the chains are declared, so a rule that
+// does not go where the rule before went most likely starts the next chain.
+func (p *parser) nextChain(name string) *Chain {
+	if p.last == nil || p.lastTable != p.cur {
+		return nil
+	}
+	next := int(p.pendingChains[p.last.off].pos) + 1
+	if next < len(p.cur.Chains) && p.cur.Chains[next].Name == name {
+		return p.cur.Chains[next]
 	}
 	return nil
 }
