@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -331,17 +332,17 @@ type dnatTarget struct {
 // line is the DNAT rule's line in nat, the table the target was found in.
 func (t dnatTarget) line(nat *iptables.Table) int { return nat.Chains[t.sep].Rule(t.rule).Line }
 
-// targetsMemo remembers, per nat table layout and KUBE-SVC chain, where its DNAT targets are
-// (see targets); one per model.
+// targetsMemo remembers, per nat table layout and KUBE-SERVICES chain, where the DNAT targets
+// of each of its ClusterIP rules are (see targets); one per model.
 type targetsMemo struct {
-	svcs sync.Map // targetsKey → *svcTargets
+	svcs sync.Map // targetsKey → targetSlots
 	same sync.Map // [2]*iptables.Table → chainSet (differing)
 }
 
-type targetsKey struct {
-	layout any
-	chain  string
-}
+type targetsKey struct{ layout, services any }
+
+// targetSlots holds, per rule of a KUBE-SERVICES chain, what targets found for it.
+type targetSlots []atomic.Pointer[svcTargets]
 
 // svcTargets is what targets found on the first node with a layout: the table it read (ref)
 // and the targets in it.
@@ -351,26 +352,39 @@ type svcTargets struct {
 	targets []dnatTarget
 }
 
-// targets follows a KUBE-SVC-/KUBE-SVL- chain to the DNAT destinations of its KUBE-SEP chains.
-// Fifty nodes hold the same chains (iptables.Chain.SameRules): what the first node's walk
-// found is reused wherever the chains are the same, instead of walking ten thousand Services'
-// chains again on every node. Targets are by chain position, the same in every table of a
-// layout.
-func (ix *iptIndex) targets(chain string, memo *targetsMemo) []dnatTarget {
+// slots are the memo's slots for the rules of ix's KUBE-SERVICES chain (nil: no memo). Look
+// them up once per node, not once per Service.
+func (memo *targetsMemo) slots(ix *iptIndex) targetSlots {
 	layout := ix.nat.Layout()
-	if memo == nil || layout == nil {
+	if memo == nil || layout == nil || ix.services == nil {
+		return nil
+	}
+	key := targetsKey{layout, ix.services.Shape()}
+	v, ok := memo.svcs.Load(key)
+	if !ok {
+		v, _ = memo.svcs.LoadOrStore(key, make(targetSlots, ix.services.Len()))
+	}
+	return v.(targetSlots)
+}
+
+// targets follows the KUBE-SVC-/KUBE-SVL- chain that rule i of KUBE-SERVICES jumps to, to the
+// DNAT destinations of its KUBE-SEP chains. Fifty nodes hold the same chains
+// (iptables.Chain.SameRules): what the first node's walk found is reused wherever the chains are
+// the same, instead of walking ten thousand Services' chains again on every node. Targets are
+// by chain position, the same in every table of a layout; slots are memo.slots(ix).
+func (ix *iptIndex) targets(i int, slots targetSlots, memo *targetsMemo) []dnatTarget {
+	chain := ix.services.Spec(i).Target.Name
+	if slots == nil {
 		return ix.walkTargets(chain)
 	}
-	key := targetsKey{layout, chain}
-	if v, ok := memo.svcs.Load(key); ok {
-		st := v.(*svcTargets)
+	if st := slots[i].Load(); st != nil {
 		if st.sameOn(ix.nat, memo) {
 			return st.targets
 		}
 		return ix.walkTargets(chain)
 	}
 	st := &svcTargets{ref: ix.nat, svc: ix.nat.Pos(chain), targets: ix.walkTargets(chain)}
-	memo.svcs.Store(key, st)
+	slots[i].CompareAndSwap(nil, st)
 	return st.targets
 }
 

@@ -210,9 +210,11 @@ var kubeProxyRulesStale = &Rule{
 			var items []string
 			var ev []finding.Evidence
 			deleted := 0
+			var slotsOf *iptIndex // the index slots are for
+			var slots targetSlots
 			for _, sp := range st.ports {
 				want, allowed := sp.expected(nd.Name)
-				programmed := map[netip.AddrPort]int{} // address → evidence line
+				var programmed map[netip.AddrPort]int // address → evidence line
 				// the rule or virtual server's line, for evidence only
 				var anchor func() int
 				switch mode {
@@ -225,11 +227,15 @@ var kubeProxyRulesStale = &Rule{
 					if !ok {
 						continue // kube-proxy.rules-missing
 					}
-					anchor = func() int { return ix.services.Rule(int(i)).Line }
-					ts := ix.targets(ix.services.Spec(int(i)).Target.Name, tmemo)
+					if slotsOf != ix {
+						slotsOf, slots = ix, tmemo.slots(ix)
+					}
+					ts := ix.targets(int(i), slots, tmemo)
 					if agrees(ts, want, allowed) {
 						continue // the common case, checked without building maps
 					}
+					anchor = func() int { return ix.services.Rule(int(i)).Line }
+					programmed = map[netip.AddrPort]int{}
 					for _, t := range ts {
 						programmed[t.addr] = t.line(ix.nat)
 					}
@@ -239,6 +245,7 @@ var kubeProxyRulesStale = &Rule{
 						continue // rules-missing, ipvs.no-real-servers
 					}
 					anchor = func() int { return vs.Line }
+					programmed = map[netip.AddrPort]int{}
 					for _, rs := range vs.RealServers {
 						if _, ok := allowed[rs.Address]; !ok && rs.Weight == 0 {
 							continue // draining after the endpoint went away
