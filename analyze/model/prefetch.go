@@ -11,6 +11,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/parsers/diag"
+	"github.com/netsift/netsift/parsers/iproute"
 	"github.com/netsift/netsift/parsers/ipset"
 	"github.com/netsift/netsift/parsers/iptables"
 	"github.com/netsift/netsift/parsers/ipvsadm"
@@ -34,6 +35,7 @@ var sharedParsers = map[string]sharedParser{
 	"ip6tables-save":       {parseIPTables, true},
 	"ipvsadm":              {parseIPVS, false},
 	"ipset":                {parseIPSet, false},
+	"ip-addr":              {parseAddr, false},
 }
 
 type sharedParser struct {
@@ -55,6 +57,11 @@ func parseIPSet(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
 	return ipset.ParseShared(r, env.ipset)
 }
 
+func parseAddr(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
+	a, err := iproute.ParseAddrShared(r, env.addrs)
+	return a, innerWarnings(a), err
+}
+
 // capturesByFile maps a capture file name (iptables-save.txt, ip-addr.json) to its format.
 var capturesByFile = func() map[string]*CaptureFormat {
 	m := map[string]*CaptureFormat{}
@@ -67,17 +74,18 @@ var capturesByFile = func() map[string]*CaptureFormat {
 }()
 
 // parseEnv is what parsing a bundle's files shares: the caches through which nodes' iptables
-// rules, IPVS servers and ipset members are held once, and the files already parsed while
+// rules, IPVS servers, ipset members and addresses are held once, and the files already parsed while
 // reading (nil when Build is given a bundle already read).
 type parseEnv struct {
 	ipt   *iptables.Cache
 	ipvs  *ipvsadm.Cache
 	ipset *ipset.Cache
+	addrs *iproute.AddrCache
 	pre   *prefetch
 }
 
 func newParseEnv() *parseEnv {
-	return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}, ipset: &ipset.Cache{}}
+	return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}, ipset: &ipset.Cache{}, addrs: &iproute.AddrCache{}}
 }
 
 // parseCapture parses one capture file with its format, or takes the result of its prefetch.

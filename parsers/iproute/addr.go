@@ -1,6 +1,7 @@
 package iproute
 
 import (
+	"bytes"
 	"io"
 	"net/netip"
 	"strings"
@@ -99,6 +100,28 @@ var addrFlags = map[string]bool{
 
 // ParseAddr reads `ip addr` in JSON or text form.
 func ParseAddr(r io.Reader) (*Addrs, error) {
+	return ParseAddrShared(r, nil)
+}
+
+// AddrCache shares addresses between the `ip -j addr` captures parsed with it. An IPVS node's
+// kube-ipvs0 holds every ClusterIP (ten thousand addresses, on fifty nodes): an interface
+// whose addr_info is the same text, on the same line, as the last capture's interface at the
+// same place has that interface's addresses, not a parse of its own. Shared addresses must not
+// be modified. Safe for concurrent use; the zero value is ready.
+type AddrCache struct {
+	last atomic.Pointer[addrRef]
+}
+
+// addrRef is a parsed capture and, per interface, its addr_info text when its addresses parsed
+// without a warning (nil otherwise: they are parsed again, to warn again).
+type addrRef struct {
+	addrs *Addrs
+	raw   [][]byte
+}
+
+// ParseAddrShared is ParseAddr sharing addresses with the last capture parsed with c (nil: no
+// sharing).
+func ParseAddrShared(r io.Reader, c *AddrCache) (*Addrs, error) {
 	data, format, err := readInput(r)
 	if err != nil {
 		return nil, err
@@ -106,10 +129,32 @@ func ParseAddr(r io.Reader) (*Addrs, error) {
 	out := &Addrs{Format: format, Interfaces: []Interface{}}
 	warn := func(w diag.Warning) { out.Warnings = append(out.Warnings, w) }
 	if format == FormatJSON {
+		var ref *addrRef
+		next := &addrRef{addrs: out}
+		if c != nil {
+			ref = c.last.Load()
+			defer c.last.Store(next)
+		}
 		jsonElements(data, warn, func(o jobj) {
 			var l Link
 			jsonLinkCommon(o, &l)
 			it := ifaceFromLink(l, o.line)
+			k := len(out.Interfaces)
+			raw := o.m["addr_info"]
+			if ref != nil && k < len(ref.raw) && ref.raw[k] != nil && ref.addrs.Interfaces[k].Line == o.line && bytes.Equal(raw, ref.raw[k]) {
+				it.Addresses = ref.addrs.Interfaces[k].Addresses
+				out.Interfaces = append(out.Interfaces, it)
+				next.raw = append(next.raw, ref.raw[k])
+				return
+			}
+			warned := len(out.Warnings)
+			defer func() {
+				if len(out.Warnings) == warned {
+					next.raw = append(next.raw, raw)
+				} else {
+					next.raw = append(next.raw, nil)
+				}
+			}()
 			for _, a := range o.list("addr_info") {
 				local := a.str("local")
 				if local == "" {
