@@ -391,14 +391,32 @@ func (p *parser) shareShape(pc pendingChain, rules []pendingRule) {
 			}
 		}()
 	}
-	specs := make([]*Spec, len(rules))
+	specs := p.newSpecList(len(rules))
 	for i := range rules {
 		specs[i] = rules[i].Spec
 	}
-	// A shape of its own leaves the parser's slab, which then goes with the parse.
-	own := *c.chainShape
+	// A shape of its own leaves the parser's slab, which then goes with the parse, for a slab of
+	// shapes that stay: the first dump's are all kept by the cache, a later dump has few.
+	if len(p.ownShapes) == cap(p.ownShapes) {
+		p.ownShapes = make([]chainShape, 0, slab)
+	}
+	p.ownShapes = append(p.ownShapes, *c.chainShape)
+	own := &p.ownShapes[len(p.ownShapes)-1]
 	own.specs = specs
-	c.chainShape = &own
+	c.chainShape = own
+}
+
+// newSpecList returns a slice of n Spec pointers for a chain's shape, from a slab.
+func (p *parser) newSpecList(n int) []*Spec {
+	if n > slab {
+		return make([]*Spec, n)
+	}
+	if len(p.specLists)+n > cap(p.specLists) {
+		p.specLists = make([]*Spec, 0, 8*slab)
+	}
+	k := len(p.specLists)
+	p.specLists = p.specLists[:k+n]
+	return p.specLists[k : k+n : k+n]
 }
 
 func sameSpecs(specs []*Spec, rules []pendingRule) bool {

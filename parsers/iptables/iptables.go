@@ -641,7 +641,11 @@ type parser struct {
 	lastTable *Table
 	declTable *Table // the table and name declared last answered yes for
 	declName  string
-	specs     []Spec // a slab, see newSpec
+	specs     []Spec  // a slab, see newSpec
+	matches   []Match // a slab, see newMatches
+	ownShapes []chainShape
+	specLists []*Spec // a slab, see newSpecList
+	nats      []NATRange
 	chains    []Chain
 	shapes    []chainShape
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
@@ -978,17 +982,8 @@ func (p *parser) rule(n int, raw string) {
 	r.Spec.Chain = ch.Name
 
 	// Matches: one per option before the target, a "-m module" sharing its first option's.
-	opts := 0
-	for _, w := range toks[i:] {
-		if w == "-j" || w == "-g" || w == "--jump" || w == "--goto" {
-			break
-		}
-		if len(w) > 1 && w[0] == '-' && w != "-m" && w != "--match" {
-			opts++
-		}
-	}
-	if opts > 0 {
-		r.Matches = make([]Match, 0, opts)
+	if n := matchCount(toks[i:]); n > 0 {
+		r.Matches = p.newMatches(n)
 	}
 
 	module := ""
@@ -1097,7 +1092,11 @@ func (p *parser) rule(n int, raw string) {
 	if r.Target.Name == "DNAT" {
 		r.isDNAT = true
 		if nr, ok := r.Target.ToDestination(); ok {
-			r.Spec.dnatTo = &nr
+			if len(p.nats) == cap(p.nats) {
+				p.nats = make([]NATRange, 0, slab)
+			}
+			p.nats = append(p.nats, nr)
+			r.Spec.dnatTo = &p.nats[len(p.nats)-1]
 		}
 	}
 	p.addRule(ch, r)
@@ -1253,6 +1252,42 @@ func (p *parser) addRule(ch *Chain, r Rule) {
 	p.pending = append(p.pending, pendingRule{r, int32(ch.off)})
 	pc.rules++
 	p.dump.place(r.Line, ch, int(pc.rules)-1)
+}
+
+// matchCount is how many Matches the words of a rule (after its chain) make: one per option
+// before the target and one per "-m module", less the modules whose first option fills their
+// entry. Only the slice's capacity depends on it.
+func matchCount(toks []string) int {
+	n, module := 0, false
+	for _, w := range toks {
+		switch {
+		case w == "-j" || w == "-g" || w == "--jump" || w == "--goto":
+			return n
+		case w == "-m" || w == "--match":
+			n++
+			module = true
+		case len(w) > 1 && w[0] == '-':
+			if !module {
+				n++
+			}
+			module = false
+		}
+	}
+	return n
+}
+
+// newMatches returns an empty slice with room for n Matches, from a slab: most rules have two
+// to four, and one allocation each is a tenth of a parse.
+func (p *parser) newMatches(n int) []Match {
+	if n > slab/8 {
+		return make([]Match, 0, n)
+	}
+	if len(p.matches)+n > cap(p.matches) {
+		p.matches = make([]Match, 0, slab)
+	}
+	k := len(p.matches)
+	p.matches = p.matches[:k+n]
+	return p.matches[k : k : k+n]
 }
 
 func (p *parser) newSpec() *Spec {
