@@ -24,8 +24,8 @@ import (
 //
 // iptables dumps (nine tenths of a big bundle) are claimed: once parsed, their bytes are dropped
 // and the bundle asks the parsed dump for lines (iptables.Dump.Line gives back every line
-// exactly). Rule texts are shared between nodes through one iptables.Cache, IPVS servers and
-// ipset members through their parsers' caches.
+// exactly). Rule texts are shared between nodes through one iptables.Cache; IPVS servers, ipset
+// members and interface addresses through their parsers' caches.
 
 // sharedParsers are the capture formats whose parse shares state between nodes.
 var sharedParsers = map[string]sharedParser{
@@ -74,8 +74,8 @@ var capturesByFile = func() map[string]*CaptureFormat {
 }()
 
 // parseEnv is what parsing a bundle's files shares: the caches through which nodes' iptables
-// rules, IPVS servers, ipset members and addresses are held once, and the files already parsed while
-// reading (nil when Build is given a bundle already read).
+// rules, IPVS servers, ipset members and addresses are held once, and the files already parsed
+// while reading (nil when Build is given a bundle already read).
 type parseEnv struct {
 	ipt   *iptables.Cache
 	ipvs  *ipvsadm.Cache
