@@ -77,7 +77,7 @@ var ipvsVIPNotBound = &Rule{
 				if ix.ipvs != nil {
 					vs := 0
 					for _, p := range sps {
-						if v := ix.ipvs.vs[p.vip]; v != nil {
+						if v := ix.ipvs.find(p.vip); v != nil {
 							vs++
 							if withVS == 0 {
 								ev = append(ev, c.NodeEvidence(nd, model.CapIPVS, v.Line))

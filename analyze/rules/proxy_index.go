@@ -103,6 +103,7 @@ type proxyData struct {
 	ports []*svcPort
 	nodes map[string]*nodeIndex
 	vips  map[any]map[vip]int32 // iptIndex.clusterIP by KUBE-SERVICES Shape
+	ipvs  []*ipvsIndex          // the IPVS indexes other nodes may share (indexIPVS)
 }
 
 var proxyCache struct {
@@ -128,7 +129,7 @@ func (d *proxyData) node(nd *model.NodeData) *nodeIndex {
 	if ix, ok := d.nodes[nd.Name]; ok {
 		return ix
 	}
-	ix := &nodeIndex{v4: indexIPTables(nd.IPTables, d.vips), v6: indexIPTables(nd.IP6Tables, d.vips), ipvs: indexIPVS(nd.IPVS)}
+	ix := &nodeIndex{v4: indexIPTables(nd.IPTables, d.vips), v6: indexIPTables(nd.IP6Tables, d.vips), ipvs: indexIPVS(nd.IPVS, &d.ipvs)}
 	d.nodes[nd.Name] = ix
 	return ix
 }
@@ -465,24 +466,62 @@ func (ix *iptIndex) walkTargets(chain string) []dnatTarget {
 // ipvsIndex indexes the virtual servers of a node by vip.
 type ipvsIndex struct {
 	table *ipvsadm.Table
-	vs    map[vip]*ipvsadm.VirtualServer
+	// pos is where in table each vip's virtual server is (the first, if several). Nodes whose
+	// listings hold the same virtual servers in the same order share the map.
+	pos map[vip]int32
 }
 
-func indexIPVS(t *ipvsadm.Table) *ipvsIndex {
+// find is the node's virtual server for k, or nil.
+func (ix *ipvsIndex) find(k vip) *ipvsadm.VirtualServer {
+	if i, ok := ix.pos[k]; ok {
+		return ix.table.VirtualServers[i]
+	}
+	return nil
+}
+
+// indexIPVS indexes a listing; shared (nil: none) keeps the indexes already built, to reuse one
+// when t lists the same virtual servers (the parser shares their specs between nodes).
+func indexIPVS(t *ipvsadm.Table, shared *[]*ipvsIndex) *ipvsIndex {
 	if t == nil {
 		return nil
 	}
-	ix := &ipvsIndex{table: t, vs: map[vip]*ipvsadm.VirtualServer{}}
-	for _, v := range t.VirtualServers {
+	if shared != nil {
+		for _, o := range *shared {
+			if sameVirtualServers(t, o.table) {
+				return &ipvsIndex{table: t, pos: o.pos}
+			}
+		}
+	}
+	ix := &ipvsIndex{table: t, pos: map[vip]int32{}}
+	for i, v := range t.VirtualServers {
 		if v.Protocol == "FWM" || !v.Address.IsValid() {
 			continue
 		}
 		k := vip{addr: v.Address.Addr().Unmap(), proto: strings.ToLower(v.Protocol), port: v.Address.Port()}
-		if _, dup := ix.vs[k]; !dup {
-			ix.vs[k] = v
+		if _, dup := ix.pos[k]; !dup {
+			ix.pos[k] = int32(i)
 		}
 	}
+	// A few layouts at most: a lagging node's listing is its own, and comparing with every one
+	// kept would be quadratic in the nodes.
+	if shared != nil && len(*shared) < 4 {
+		*shared = append(*shared, ix)
+	}
 	return ix
+}
+
+// sameVirtualServers reports whether a and b hold the same virtual server specs in the same
+// order (the same pointers: what the parser shared).
+func sameVirtualServers(a, b *ipvsadm.Table) bool {
+	if len(a.VirtualServers) != len(b.VirtualServers) {
+		return false
+	}
+	for i, v := range a.VirtualServers {
+		if v.VirtualServerSpec != b.VirtualServers[i].VirtualServerSpec {
+			return false
+		}
+	}
+	return true
 }
 
 // proxyModeFor tells which dataplane the proxy rules read, and whether the cluster relies on

@@ -1,10 +1,13 @@
 package rules
 
 import (
+	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/netsift/netsift/internal/ruletest"
+	"github.com/netsift/netsift/parsers/ipvsadm"
 )
 
 // Nodes whose KUBE-SERVICES says the same share one ClusterIP index; a node whose chain
@@ -44,5 +47,45 @@ func TestClusterIPIndexShared(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Errorf("a node behind the others must have its own index: %d indexes for 2 nodes", len(seen))
+	}
+}
+
+// Nodes listing the same virtual servers share one IPVS index, and it finds each node's own
+// virtual server; a node whose listing differs has its own index.
+func TestIPVSIndexShared(t *testing.T) {
+	text := "IP Virtual Server version 1.2.1 (size=4096)\n" +
+		"Prot LocalAddress:Port Scheduler Flags\n" +
+		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+		"TCP  10.96.0.1:443 rr\n" +
+		"  -> 192.168.0.1:6443             Masq    1      0          0\n" +
+		"UDP  10.96.0.10:53 rr\n" +
+		"  -> 10.244.0.2:53                Masq    1      0          0\n"
+	c := &ipvsadm.Cache{}
+	parse := func(s string) *ipvsadm.Table {
+		tab, w, err := ipvsadm.ParseShared(strings.NewReader(s), c)
+		if err != nil || len(w) > 0 {
+			t.Fatalf("parse: %v %v", err, w)
+		}
+		return tab
+	}
+	a := parse(text)
+	busy := parse(strings.Replace(text, "Masq    1      0", "Masq    1      5", 1)) // its own counters
+	other := parse(strings.Replace(text, "10.96.0.10:53", "10.96.0.11:53", 1))
+	var shared []*ipvsIndex
+	ia, ib, io := indexIPVS(a, &shared), indexIPVS(busy, &shared), indexIPVS(other, &shared)
+	ptr := func(ix *ipvsIndex) uintptr { return reflect.ValueOf(ix.pos).Pointer() }
+	if ptr(ia) != ptr(ib) {
+		t.Error("two listings of the same virtual servers hold two indexes")
+	}
+	if ptr(io) == ptr(ia) {
+		t.Error("a listing with another virtual server shares the index")
+	}
+	api := vip{addr: netip.MustParseAddr("10.96.0.1"), proto: "tcp", port: 443}
+	if got := ib.find(api); got != busy.VirtualServers[0] || got == a.VirtualServers[0] {
+		t.Errorf("the shared index finds %p, not the node's own virtual server %p", got, busy.VirtualServers[0])
+	}
+	dns := vip{addr: netip.MustParseAddr("10.96.0.11"), proto: "udp", port: 53}
+	if io.find(dns) != other.VirtualServers[1] || ia.find(dns) != nil {
+		t.Error("10.96.0.11:53 is found where it is not listed, or not where it is")
 	}
 }

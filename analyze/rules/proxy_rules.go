@@ -100,7 +100,7 @@ var kubeProxyRulesMissing = &Rule{
 					}
 					perNode[i] = append(perNode[i], mi)
 				case "ipvs":
-					if dp.ix.ipvs.vs[sp.vip] != nil {
+					if dp.ix.ipvs.find(sp.vip) != nil {
 						continue
 					}
 					perNode[i] = append(perNode[i], miss{sp: sp})
@@ -240,7 +240,7 @@ var kubeProxyRulesStale = &Rule{
 						programmed[t.addr] = t.line(ix.nat)
 					}
 				case "ipvs":
-					vs := dp.ix.ipvs.vs[sp.vip]
+					vs := dp.ix.ipvs.find(sp.vip)
 					if vs == nil || len(vs.RealServers) == 0 {
 						continue // rules-missing, ipvs.no-real-servers
 					}
@@ -384,7 +384,7 @@ var ipvsNoRealServers = &Rule{
 			var items []string
 			var ev []finding.Evidence
 			for _, sp := range st.ports {
-				vs := dp.ix.ipvs.vs[sp.vip]
+				vs := dp.ix.ipvs.find(sp.vip)
 				if vs == nil || len(vs.RealServers) > 0 {
 					continue
 				}
