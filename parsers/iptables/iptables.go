@@ -9,11 +9,13 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/netsift/netsift/parsers/diag"
 )
@@ -332,6 +334,9 @@ func (t *Table) Chain(name string) *Chain {
 
 // builtinTargets are the targets that are not chains. A jump to anything else must name a
 // declared chain.
+//
+// isBuiltinTarget asks it: no builtin target has a '-' in its name, and nearly every chain a
+// kube-proxy rule jumps to does (KUBE-SVC-…), which spares the map a lookup per rule.
 var builtinTargets = map[string]bool{
 	"ACCEPT": true, "DROP": true, "RETURN": true, "REJECT": true, "QUEUE": true, "NFQUEUE": true,
 	"DNAT": true, "SNAT": true, "MASQUERADE": true, "REDIRECT": true, "NETMAP": true,
@@ -341,6 +346,10 @@ var builtinTargets = map[string]bool{
 	"CONNSECMARK": true, "SECMARK": true, "IDLETIMER": true, "LED": true, "RATEEST": true,
 	"SYNPROXY": true, "TEE": true, "HMARK": true, "CLUSTERIP": true, "ECN": true,
 	"TCPOPTSTRIP": true, "DNPT": true, "SNPT": true, "NPTV6": true, "FLOWOFFLOAD": true,
+}
+
+func isBuiltinTarget(name string) bool {
+	return strings.IndexByte(name, '-') < 0 && builtinTargets[name]
 }
 
 // knownModules are the match modules whose options the parser understands generically and
@@ -557,13 +566,26 @@ func (p *parser) plainChain(n int, b []byte) bool {
 		if p.cache != nil {
 			name = p.cache.name(f[0])
 		} else {
-			name = string(f[0])
+			name = p.keepName(f[0])
+		}
+		if p.pred == nil {
+			// One map operation, not a lookup then an insertion: the name takes the next
+			// index unless it was there already.
+			k := len(p.cur.byName)
+			p.cur.byName[name] = int32(len(p.cur.Chains))
+			if len(p.cur.byName) == k {
+				p.cur.byName[name] = int32(slices.IndexFunc(p.cur.Chains, func(c *Chain) bool { return c.Name == name }))
+				return false // declared twice: chain warns
+			}
+			p.newChain(name, policy, n, false, pk, by, true)
+			p.dump.place(n, nil, len(p.cur.Chains)-1)
+			return true
 		}
 		if p.chainNamed(name) != nil {
 			return false // declared twice: chain warns
 		}
 	}
-	p.newChain(name, policy, n, false, pk, by)
+	p.newChain(name, policy, n, false, pk, by, false)
 	p.dump.place(n, nil, len(p.cur.Chains)-1)
 	return true
 }
@@ -641,8 +663,10 @@ type parser struct {
 	lastTable *Table
 	declTable *Table // the table and name declared last answered yes for
 	declName  string
-	specs     []Spec  // a slab, see newSpec
-	matches   []Match // a slab, see newMatches
+	known     [2]string // the last two modules knownModule said yes for
+	names     []byte    // a slab, see keepName
+	specs     []Spec    // a slab, see newSpec
+	matches   []Match   // a slab, see newMatches
 	ownShapes []chainShape
 	specLists []*Spec // a slab, see newSpecList
 	nats      []NATRange
@@ -813,7 +837,7 @@ func (p *parser) chain(n int, s string) {
 		}
 		return
 	}
-	p.newChain(c.Name, c.Policy, n, false, pk, by)
+	p.newChain(c.Name, c.Policy, n, false, pk, by, false)
 	if declText(c.Name, c.Policy, pk, by) == p.raw {
 		p.dump.place(n, nil, len(p.cur.Chains)-1)
 		p.placed = true
@@ -851,7 +875,7 @@ func (p *parser) split(s string) (unterminated bool) {
 			return unterminated
 		}
 		start := i
-		for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '"' {
+		for i < len(s) && !wordEnd[s[i]] {
 			i++
 		}
 		if i >= len(s) || s[i] != '"' {
@@ -907,6 +931,37 @@ func (p *parser) split(s string) (unterminated bool) {
 		p.quoted = append(p.quoted, true)
 	}
 }
+
+// knownModule is knownModules[m], remembering the last two answers: kube-proxy's rules name
+// the same few modules in turn (comment, then tcp or statistic).
+func (p *parser) knownModule(m string) bool {
+	if m == p.known[0] || m == p.known[1] {
+		return m != ""
+	}
+	if !knownModules[m] {
+		return false
+	}
+	p.known[0], p.known[1] = m, p.known[0]
+	return true
+}
+
+// keepName copies a chain's name into the parser's name slab: tens of thousands of names side
+// by side, rather than one allocation each all over the heap, keep the chain map's key
+// comparisons (a lookup per jump) in cache.
+func (p *parser) keepName(b []byte) string {
+	if len(b) > 256 {
+		return string(b)
+	}
+	if len(p.names)+len(b) > cap(p.names) {
+		p.names = make([]byte, 0, 64<<10)
+	}
+	p.names = append(p.names, b...)
+	return unsafe.String(&p.names[len(p.names)-len(b)], len(b))
+}
+
+// wordEnd marks the bytes that end an unquoted word: a table lookup a byte, where three
+// comparisons were a tenth of the parse.
+var wordEnd = [256]bool{' ': true, '\t': true, '"': true}
 
 // isOption reports whether an unquoted word starts a new option (or is a negation), which ends
 // the values of the option before it.
@@ -974,7 +1029,7 @@ func (p *parser) rule(n int, raw string) {
 		if ch = p.nextChain(name); ch == nil {
 			if ch = p.chainNamed(name); ch == nil {
 				p.warn(n, "rule appends to undeclared chain %q", name)
-				ch = p.newChain(p.intern(name), "", n, true, 0, 0)
+				ch = p.newChain(p.intern(name), "", n, true, 0, 0, false)
 			}
 		}
 		p.last, p.lastTable = ch, p.cur
@@ -1010,7 +1065,7 @@ func (p *parser) rule(n int, raw string) {
 			}
 			module = toks[i+1]
 			r.Matches = append(r.Matches, Match{Module: module})
-			if !knownModules[module] {
+			if !p.knownModule(module) {
 				p.unparsed(r.Spec, "-m "+module)
 			}
 			neg, inTarget = false, false
@@ -1027,7 +1082,7 @@ func (p *parser) rule(n int, raw string) {
 				p.warn(n, "rule has a second target %q", toks[i+1])
 			}
 			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
-			if !builtinTargets[r.Target.Name] && !p.declared(r.Target.Name) {
+			if !isBuiltinTarget(r.Target.Name) && !p.declared(r.Target.Name) {
 				p.warn(n, "jump to undeclared chain or unknown target %q", r.Target.Name)
 				p.unparsed(r.Spec, w+" "+r.Target.Name)
 			}
@@ -1088,7 +1143,7 @@ func (p *parser) rule(n int, raw string) {
 	if neg {
 		p.warn(n, "'!' with nothing after it")
 	}
-	r.jumps = r.Target.Name != "" && !builtinTargets[r.Target.Name]
+	r.jumps = r.Target.Name != "" && !isBuiltinTarget(r.Target.Name)
 	if r.Target.Name == "DNAT" {
 		r.isDNAT = true
 		if nr, ok := r.Target.ToDestination(); ok {
@@ -1113,8 +1168,8 @@ func (p *parser) rule(n int, raw string) {
 // allocation each is most of the parse's cost (the dump keeps them all alive anyway).
 const slab = 512
 
-// newChain declares a chain in the current table.
-func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by uint64) *Chain {
+// newChain declares a chain in the current table. indexed: the table's map has it already.
+func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by uint64, indexed bool) *Chain {
 	if len(p.chains) == cap(p.chains) {
 		p.chains = make([]Chain, 0, slab)
 	}
@@ -1146,7 +1201,7 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 		}
 		p.pred = nil
 	}
-	if p.pred == nil {
+	if p.pred == nil && !indexed {
 		p.cur.byName[name] = int32(len(p.cur.Chains))
 	}
 	p.cur.Chains = append(p.cur.Chains, c)

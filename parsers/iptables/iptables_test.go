@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -575,5 +576,34 @@ func TestShapesShared(t *testing.T) {
 		if got := moved.Chain(ch.Name).SameRules(ch); got != (ch.Name != sep) {
 			t.Errorf("moved chains: %s shared %v", ch.Name, got)
 		}
+	}
+}
+
+// A chain declared twice, or declared after a rule appended to it, stays the first chain of
+// its name: rules and jumps after the second declaration find it.
+func TestRedeclaredChainKeepsFirst(t *testing.T) {
+	for _, tc := range []struct{ name, in, warn string }{
+		{"twice", "*filter\n:INPUT ACCEPT [0:0]\n:FOO - [0:0]\n:BAR - [0:0]\n:FOO - [0:0]\n-A FOO -j ACCEPT\n-A INPUT -j FOO\nCOMMIT\n", "twice"},
+		{"after use", "*filter\n:INPUT ACCEPT [0:0]\n:BAR - [0:0]\n-A FOO -j ACCEPT\n:FOO - [0:0]\n-A INPUT -j FOO\nCOMMIT\n", "after rules used it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, w := parse(t, tc.in)
+			if len(w) == 0 || !strings.Contains(w[len(w)-1].Message, tc.warn) && !strings.Contains(w[0].Message, tc.warn) {
+				t.Fatalf("warnings %v do not say %q", w, tc.warn)
+			}
+			tab := d.Table("filter")
+			if len(tab.Chains) != 3 {
+				t.Fatalf("%d chains, want INPUT, FOO, BAR once each", len(tab.Chains))
+			}
+			foo := tab.Chain("FOO")
+			if foo == nil || foo.Len() != 1 || foo != tab.Chains[slices.IndexFunc(tab.Chains, func(c *Chain) bool { return c.Name == "FOO" })] {
+				t.Fatalf("FOO = %+v", foo)
+			}
+			for _, r := range tab.Chain("INPUT").Rules() {
+				if r.Target.Name != "FOO" || len(r.Unparsed) != 0 {
+					t.Fatalf("INPUT's jump: %+v", r)
+				}
+			}
+		})
 	}
 }
