@@ -558,6 +558,7 @@ func (p *parser) plainChain(n int, b []byte) bool {
 		return false
 	}
 	var name string
+	indexed := false
 	if k := len(p.cur.Chains); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == string(f[0]) {
 		// The k-th chain of the index, whose names are unique: the k chains declared so far
 		// are its first k, so this one is new.
@@ -577,15 +578,12 @@ func (p *parser) plainChain(n int, b []byte) bool {
 				p.cur.byName[name] = int32(slices.IndexFunc(p.cur.Chains, func(c *Chain) bool { return c.Name == name }))
 				return false // declared twice: chain warns
 			}
-			p.newChain(name, policy, n, false, pk, by, true)
-			p.dump.place(n, nil, len(p.cur.Chains)-1)
-			return true
-		}
-		if p.chainNamed(name) != nil {
+			indexed = true
+		} else if p.chainNamed(name) != nil {
 			return false // declared twice: chain warns
 		}
 	}
-	p.newChain(name, policy, n, false, pk, by, false)
+	p.newChain(name, policy, n, false, pk, by, indexed)
 	p.dump.place(n, nil, len(p.cur.Chains)-1)
 	return true
 }
@@ -959,8 +957,8 @@ func (p *parser) keepName(b []byte) string {
 	return unsafe.String(&p.names[len(p.names)-len(b)], len(b))
 }
 
-// wordEnd marks the bytes that end an unquoted word: a table lookup a byte, where three
-// comparisons were a tenth of the parse.
+// wordEnd marks the bytes that end an unquoted word: one lookup a byte instead of three
+// comparisons, in the loop that is most of split's time.
 var wordEnd = [256]bool{' ': true, '\t': true, '"': true}
 
 // isOption reports whether an unquoted word starts a new option (or is a negation), which ends
