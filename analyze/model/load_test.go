@@ -22,7 +22,8 @@ func TestLoadMatchesBuild(t *testing.T) {
 	for _, src := range fixtureSources(t) {
 		t.Run(src, func(t *testing.T) { loadMatchesBuild(t, src) })
 	}
-	// Every cluster file claimed and packed once decoded, as big ones are.
+	// Every cluster file and node capture claimed and packed once decoded or parsed, as big ones
+	// are.
 	defer func(n int) { packMin = n }(packMin)
 	packMin = 1
 	for _, src := range fixtureSources(t) {

@@ -90,9 +90,16 @@ func newParseEnv() *parseEnv {
 
 // parseCapture parses one capture file with its format, or takes the result of its prefetch.
 func (env *parseEnv) parseCapture(cf *CaptureFormat, f *bundle.File) (any, []diag.Warning, error) {
-	if pd := env.pre.lookup(f); pd != nil && pd.cf == cf {
+	pd := env.pre.lookup(f)
+	if pd != nil && pd.cf == cf {
 		<-pd.done
 		return pd.v, pd.warns, pd.err
+	}
+	if pd != nil && pd.packs {
+		// Parsed as another format than this one (rare: a guessed path that was wrong): parse
+		// again from its lines, its bytes are gone.
+		<-pd.done
+		return env.parse(cf, linesText(pd.packed))
 	}
 	return env.parse(cf, f.Data)
 }
@@ -157,7 +164,8 @@ type pending struct {
 	warns []diag.Warning
 	err   error
 	file  fileResult
-	// packs: a big cluster file, claimed to be packed once decoded (then packed holds it).
+	// packs: a big cluster file or node capture (other than a claimed dump), claimed to be
+	// packed once decoded or parsed (then packed holds it).
 	packs  bool
 	packed bundle.Content
 }
@@ -212,9 +220,11 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 		return nil
 	}
 	pd.claimed = claimsDump(rel)
-	// A big cluster file (pods.yaml: a tenth of a big bundle) is claimed too: once decoded, its
-	// bytes are packed (bundle.Pack) instead of waiting for the end of the load to be.
-	pd.packs = pd.cf == nil && len(data) >= packMin && path.Base(rel) != "version.json"
+	// A big cluster file (pods.yaml: a tenth of a big bundle) or node capture (an IPVS node's
+	// listing of ten thousand virtual servers, its kube-ipvs0 addresses and local routes) is
+	// claimed too: once decoded or parsed, its bytes are packed (bundle.Pack) instead of
+	// waiting for the end of the load, fifty nodes' worth of them live at every collection.
+	pd.packs = !pd.claimed && len(data) >= packMin && path.Base(rel) != "version.json"
 	p.mu.Lock()
 	if pd.claimed {
 		for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
@@ -258,6 +268,10 @@ func (p *prefetch) run(pd *pending) {
 		return
 	}
 	pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
+	if pd.packs {
+		pd.packed = bundle.Pack(pd.data)
+		pd.data = nil
+	}
 	if pd.claimed {
 		// The dump gives the lines back now; its bytes hold the next dump read.
 		b := pd.data[:0]
