@@ -257,7 +257,7 @@ func routeText(r iproute.Route) string {
 func compareRoutes(o, n *iproute.Routes) []Change {
 	count := func(rs *iproute.Routes) map[string]int {
 		out := map[string]int{}
-		for _, r := range rs.Routes {
+		for _, r := range rs.All() {
 			out[routeText(r)]++
 		}
 		return out

@@ -36,6 +36,7 @@ var sharedParsers = map[string]sharedParser{
 	"ipvsadm":              {parseIPVS, false},
 	"ipset":                {parseIPSet, false},
 	"ip-addr":              {parseAddr, false},
+	"ip-route":             {parseRoutes, false},
 }
 
 type sharedParser struct {
@@ -57,6 +58,11 @@ func parseIPSet(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
 	return ipset.ParseShared(r, env.ipset)
 }
 
+func parseRoutes(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
+	rs, err := iproute.ParseRoutesShared(r, env.routes)
+	return rs, innerWarnings(rs), err
+}
+
 func parseAddr(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
 	a, err := iproute.ParseAddrShared(r, env.addrs)
 	return a, innerWarnings(a), err
@@ -74,18 +80,20 @@ var capturesByFile = func() map[string]*CaptureFormat {
 }()
 
 // parseEnv is what parsing a bundle's files shares: the caches through which nodes' iptables
-// rules, IPVS servers, ipset members and addresses are held once, and the files already parsed
+// rules, IPVS servers, ipset members, addresses and routes are held once, and the files already parsed
 // while reading (nil when Build is given a bundle already read).
 type parseEnv struct {
 	ipt   *iptables.Cache
 	ipvs  *ipvsadm.Cache
 	ipset *ipset.Cache
-	addrs *iproute.AddrCache
-	pre   *prefetch
+	addrs  *iproute.AddrCache
+	routes *iproute.RouteCache
+	pre    *prefetch
 }
 
 func newParseEnv() *parseEnv {
-	return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}, ipset: &ipset.Cache{}, addrs: &iproute.AddrCache{}}
+	return &parseEnv{ipt: iptables.NewCache(), ipvs: &ipvsadm.Cache{}, ipset: &ipset.Cache{},
+		addrs: &iproute.AddrCache{}, routes: &iproute.RouteCache{}}
 }
 
 // parseCapture parses one capture file with its format, or takes the result of its prefetch.

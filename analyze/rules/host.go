@@ -205,7 +205,7 @@ func uplinks(m *model.Model, nd *model.NodeData) []string {
 	var out []string
 	seen := map[string]bool{}
 	if nd.Routes != nil {
-		for _, r := range nd.Routes.Routes {
+		for _, r := range nd.Routes.All() {
 			if isDefaultV4(r.Dst) && r.Table != "local" && (r.Type == "" || r.Type == "unicast") {
 				for _, dev := range routeDevs(r) {
 					if dev != "" && !seen[dev] {

@@ -250,7 +250,7 @@ var sysctlRPFilterStrict = &Rule{
 			if nd.Routes != nil {
 				var defs []iproute.Route
 				devs := map[string]bool{}
-				for _, r := range nd.Routes.Routes {
+				for _, r := range nd.Routes.All() {
 					if isDefaultV4(r.Dst) && r.Table != "local" && (r.Type == "" || r.Type == "unicast") {
 						defs = append(defs, r)
 						for _, d := range routeDevs(r) {

@@ -140,7 +140,7 @@ func nfCalicoBGP(nd *model.NodeData) bool {
 	if nd.Routes == nil {
 		return false
 	}
-	for _, r := range nd.Routes.Routes {
+	for _, r := range nd.Routes.All() {
 		if r.Protocol == "bird" {
 			return true
 		}

@@ -390,7 +390,7 @@ var routeBlackhole = &Rule{
 				}
 			}
 			// Probe inside every drop route too, so a blackhole for part of a range is seen.
-			for _, r := range nd.Routes.Routes {
+			for _, r := range nd.Routes.All() {
 				if !r.Drops() || !r.Dst.Addr().Is4() {
 					continue
 				}

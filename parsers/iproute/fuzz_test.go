@@ -3,10 +3,13 @@ package iproute
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -141,5 +144,109 @@ func TestParseAddrSharedShares(t *testing.T) {
 	}
 	if own != 1 {
 		t.Errorf("%d interfaces with addresses of their own, want 1", own)
+	}
+}
+
+func FuzzParseRoutesShared(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "ip-route.txt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data, data)
+	f.Add(data, bytes.Replace(data, []byte("dev"), []byte("dev x"), 1))
+	f.Add(data, append([]byte("\n"), data...))
+	f.Add(ipvsRoutes(300, ""), ipvsRoutes(300, "10.244.7.0/24 dev cni0 proto kernel scope link src 10.244.7.1\n"))
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		c := &RouteCache{}
+		ParseRoutesShared(bytes.NewReader(first), c)
+		got, gerr := ParseRoutesShared(bytes.NewReader(second), c)
+		want, werr := ParseRoutes(bytes.NewReader(second))
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("shared parse differs:\n%+v\nalone:\n%+v", got, want)
+		}
+	})
+}
+
+// ipvsRoutes is an IPVS node's routes: a route of its own (own, when not ""), then a host route
+// per ClusterIP in the local table.
+func ipvsRoutes(services int, own string) []byte {
+	b := []byte("default via 172.20.0.1 dev eth0 proto static metric 100\n" + own)
+	for i := range services {
+		b = fmt.Appendf(b, "local 10.96.%d.%d dev kube-ipvs0 table local proto kernel scope host src 10.96.%d.%d\n", i/250, i%250+1, i/250, i%250+1)
+	}
+	return b
+}
+
+// Chunks that read the same as the last capture's at the same place are its chunks; a route of
+// a node's own shifts the lines of every route after it, so nothing after it is shared.
+func TestParseRoutesSharedShares(t *testing.T) {
+	c := &RouteCache{}
+	first, _ := ParseRoutesShared(bytes.NewReader(ipvsRoutes(3*routeChunk, "")), c)
+	second, _ := ParseRoutesShared(bytes.NewReader(ipvsRoutes(3*routeChunk, "")), c)
+	if first.Len() != 3*routeChunk+1 || len(second.chunks) != 4 {
+		t.Fatalf("%d routes in %d chunks", second.Len(), len(second.chunks))
+	}
+	for k := range second.chunks {
+		if &second.chunks[k][0] != &first.chunks[k][0] {
+			t.Errorf("chunk %d: the same routes, not shared", k)
+		}
+	}
+	// The same routes with one more route in the middle (so different lines after it).
+	in := ipvsRoutes(3*routeChunk, "")
+	at := bytes.Index(in, []byte("local 10.96.2.1 ")) // route 501, in chunk 1
+	third, _ := ParseRoutesShared(bytes.NewReader(slices.Concat(in[:at], []byte("10.244.7.0/24 dev cni0\n"), in[at:])), c)
+	if &third.chunks[0][0] != &second.chunks[0][0] {
+		t.Error("chunk 0 is the same, not shared")
+	}
+	for k := 1; k < len(third.chunks); k++ { // chunk 1 has the new route, the others new lines
+		if k < len(second.chunks) && &third.chunks[k][0] == &second.chunks[k][0] {
+			t.Errorf("chunk %d differs, shared", k)
+		}
+	}
+	alone, _ := ParseRoutes(bytes.NewReader(slices.Concat(in[:at], []byte("10.244.7.0/24 dev cni0\n"), in[at:])))
+	if !reflect.DeepEqual(third.List(), alone.List()) {
+		t.Error("shared parse differs from a parse alone")
+	}
+}
+
+// sameRoute looks at every field: a Route or Nexthop that differs from another in any one field
+// only is not the same.
+func TestSameRouteFields(t *testing.T) {
+	set := func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("x")
+		case reflect.Int, reflect.Int64:
+			v.SetInt(7)
+		case reflect.Uint32:
+			v.SetUint(7)
+		case reflect.Slice:
+			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		default:
+			switch v.Interface().(type) {
+			case netip.Addr:
+				v.Set(reflect.ValueOf(netip.MustParseAddr("10.0.0.7")))
+			case netip.Prefix:
+				v.Set(reflect.ValueOf(netip.MustParsePrefix("10.0.0.0/8")))
+			default:
+				t.Fatalf("no test value for a %s", v.Type())
+			}
+		}
+	}
+	rt := reflect.TypeFor[Route]()
+	for i := range rt.NumField() {
+		var b Route
+		set(reflect.ValueOf(&b).Elem().Field(i))
+		if sameRoute(Route{}, b) {
+			t.Errorf("routes that differ in %s are the same", rt.Field(i).Name)
+		}
+	}
+	nt := reflect.TypeFor[Nexthop]()
+	for i := range nt.NumField() {
+		b := Route{Nexthops: []Nexthop{{}}}
+		set(reflect.ValueOf(&b.Nexthops[0]).Elem().Field(i))
+		if sameRoute(Route{Nexthops: []Nexthop{{}}}, b) {
+			t.Errorf("nexthops that differ in %s are the same", nt.Field(i).Name)
+		}
 	}
 }

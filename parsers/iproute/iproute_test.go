@@ -52,8 +52,8 @@ func TestParseRoutesText(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got.Routes, tt.want) {
-				t.Errorf("routes:\n got %s\nwant %s", js(got.Routes), js(tt.want))
+			if !reflect.DeepEqual(got.List(), tt.want) {
+				t.Errorf("routes:\n got %s\nwant %s", js(got.List()), js(tt.want))
 			}
 			if !reflect.DeepEqual(got.Warnings, tt.warn) {
 				t.Errorf("warnings:\n got %v\nwant %v", got.Warnings, tt.warn)
@@ -72,8 +72,8 @@ func TestParseRoutesJSONLines(t *testing.T) {
 		{Line: 1, Type: "unicast", Dst: pfx("::/0"), Gateway: ip("fe80::1"), Dev: "eth0", Table: "main"},
 		{Line: 6, Type: "blackhole", Dst: pfx("10.9.0.0/16"), Table: "main"},
 	}
-	if !reflect.DeepEqual(got.Routes, want) {
-		t.Errorf("routes:\n got %s\nwant %s", js(got.Routes), js(want))
+	if !reflect.DeepEqual(got.List(), want) {
+		t.Errorf("routes:\n got %s\nwant %s", js(got.List()), js(want))
 	}
 	wantWarn := []diag.Warning{{Line: 6, Message: `route: bad destination "bogus"`}, {Line: 7, Message: "JSON element is not an object: 17"}}
 	if !reflect.DeepEqual(got.Warnings, wantWarn) {
@@ -92,7 +92,7 @@ func TestRouteHelpers(t *testing.T) {
 	if r, _ := rs.Lookup("main", ip("8.8.8.8")); r.Line != 1 {
 		t.Errorf("Lookup 8.8.8.8 = line %d, want default", r.Line)
 	}
-	if rs.Routes[1].Covers(ip("10.245.0.1")) || !rs.Routes[1].Covers(ip("10.244.200.1")) || !rs.Routes[0].Covers(ip("::ffff:1.2.3.4")) {
+	if rs.At(1).Covers(ip("10.245.0.1")) || !rs.At(1).Covers(ip("10.244.200.1")) || !rs.At(0).Covers(ip("::ffff:1.2.3.4")) {
 		t.Error("Covers wrong")
 	}
 }
@@ -304,7 +304,7 @@ func js(v any) string           { b, _ := json.Marshal(v); return string(b) }
 // covering addr in the table, the lowest metric among equals, the first printed among those.
 func lookupScan(rs *Routes, table string, addr netip.Addr) (Route, bool) {
 	best, found := Route{}, false
-	for _, r := range rs.Routes {
+	for _, r := range rs.All() {
 		if r.Table != table || !r.Covers(addr) || r.Type == "broadcast" || r.Type == "multicast" {
 			continue
 		}
@@ -321,7 +321,7 @@ func checkLookup(t *testing.T, rs *Routes) {
 	t.Helper()
 	tables := map[string]bool{"main": true, "local": true}
 	var probes []netip.Addr
-	for _, r := range rs.Routes {
+	for _, r := range rs.All() {
 		tables[r.Table] = true
 		if a := r.Dst.Addr(); a.IsValid() {
 			probes = append(probes, a, a.Next(), a.Prev())
@@ -342,7 +342,7 @@ func checkLookup(t *testing.T, rs *Routes) {
 			for r := range rs.Covering(table, a) {
 				cov = append(cov, r.Line)
 			}
-			for _, r := range rs.Routes {
+			for _, r := range rs.All() {
 				if r.Table == table && r.Covers(a) {
 					scan = append(scan, r.Line)
 				}
@@ -352,7 +352,7 @@ func checkLookup(t *testing.T, rs *Routes) {
 			}
 		}
 		n := 0
-		for _, r := range rs.Routes {
+		for _, r := range rs.All() {
 			if r.Table == table {
 				n++
 			}

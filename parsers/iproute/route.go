@@ -1,6 +1,8 @@
 package iproute
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"iter"
 	"net/netip"
@@ -13,13 +15,97 @@ import (
 )
 
 // Routes is `ip route show table all` (or `ip -j route show table all`).
+//
+// The routes are held in chunks of routeChunk, and a chunk that reads the same as the chunk at
+// the same place of the last capture parsed with the same RouteCache is that capture's: an IPVS
+// node's local table has a host route per ClusterIP, the same on fifty nodes. Use Len, At, All
+// and List; shared chunks are never written to.
 type Routes struct {
-	Format   Format         `json:"format"`
-	Routes   []Route        `json:"routes"`
-	Warnings []diag.Warning `json:"warnings,omitempty"`
+	Format   Format
+	Warnings []diag.Warning
+
+	n      int
+	chunks [][]Route
 
 	idx    atomic.Pointer[routeIndex] // built on the first Lookup
 	covers atomic.Pointer[coverIndex] // built on the first Covering or HasTable
+}
+
+// routeChunk routes make a chunk: a few differences between two nodes' routes (their own
+// addresses and podCIDR) cost a few chunks each, and the rest is shared.
+const routeChunk = 256
+
+// Len is the number of routes.
+func (rs *Routes) Len() int { return rs.n }
+
+// At is route i (0-based), in print order.
+func (rs *Routes) At(i int) Route { return rs.chunks[i/routeChunk][i%routeChunk] }
+
+// All yields every route with its index, in print order.
+func (rs *Routes) All() iter.Seq2[int, Route] {
+	return func(yield func(int, Route) bool) {
+		i := 0
+		for _, c := range rs.chunks {
+			for _, r := range c {
+				if !yield(i, r) {
+					return
+				}
+				i++
+			}
+		}
+	}
+}
+
+// List is the routes as one slice (a copy).
+func (rs *Routes) List() []Route {
+	out := make([]Route, 0, rs.n)
+	for _, c := range rs.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// MarshalJSON writes the routes as one list.
+func (rs *Routes) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Format   Format         `json:"format"`
+		Routes   []Route        `json:"routes"`
+		Warnings []diag.Warning `json:"warnings,omitempty"`
+	}{rs.Format, rs.List(), rs.Warnings})
+}
+
+// RouteCache shares routes between the captures parsed with it (see Routes). Safe for
+// concurrent use; the zero value is ready.
+type RouteCache struct {
+	last atomic.Pointer[Routes]
+}
+
+// setRoutes puts routes into rs's chunks, taking each chunk that equals ref's at the same place
+// from ref, and copying the others at their exact size (routes is scratch: a chunk that kept a
+// piece of it would keep all of it).
+func (rs *Routes) setRoutes(routes []Route, ref *Routes) {
+	rs.n = len(routes)
+	rs.chunks = make([][]Route, 0, (len(routes)+routeChunk-1)/routeChunk)
+	for k := 0; k*routeChunk < len(routes); k++ {
+		part := routes[k*routeChunk : min((k+1)*routeChunk, len(routes))]
+		if ref != nil && k < len(ref.chunks) && slices.EqualFunc(part, ref.chunks[k], sameRoute) {
+			rs.chunks = append(rs.chunks, ref.chunks[k])
+			continue
+		}
+		rs.chunks = append(rs.chunks, slices.Clone(part))
+	}
+}
+
+// sameRoute reports whether a and b are equal in every field (TestSameRouteFields checks that
+// it looks at each).
+func sameRoute(a, b Route) bool {
+	return a.Line == b.Line && a.Type == b.Type && a.Dst == b.Dst && a.Gateway == b.Gateway &&
+		a.Dev == b.Dev && slices.Equal(a.Flags, b.Flags) && a.Protocol == b.Protocol &&
+		a.Scope == b.Scope && a.PrefSrc == b.PrefSrc && a.Table == b.Table && a.Metric == b.Metric &&
+		a.Pref == b.Pref && a.MTU == b.MTU &&
+		slices.EqualFunc(a.Nexthops, b.Nexthops, func(x, y Nexthop) bool {
+			return x.Gateway == y.Gateway && x.Dev == y.Dev && x.Weight == y.Weight && slices.Equal(x.Flags, y.Flags)
+		})
 }
 
 // Route is one kernel route. Type is "unicast" unless iproute2 printed another
@@ -65,7 +151,7 @@ func (r Route) Drops() bool {
 // InTable yields the routes of one table ("main", "local", "100"…) in print order.
 func (rs *Routes) InTable(table string) iter.Seq[Route] {
 	return func(yield func(Route) bool) {
-		for _, r := range rs.Routes {
+		for _, r := range rs.All() {
 			if r.Table == table && !yield(r) {
 				return
 			}
@@ -94,7 +180,7 @@ func (rs *Routes) Covering(table string, addr netip.Addr) iter.Seq[Route] {
 			} else {
 				i, wide = wide[0], wide[1:]
 			}
-			if r := rs.Routes[i]; r.Covers(addr) && !yield(r) {
+			if r := rs.At(i); r.Covers(addr) && !yield(r) {
 				return
 			}
 		}
@@ -118,7 +204,7 @@ func (rs *Routes) coverIndex() *coverIndex {
 		return ix
 	}
 	ix := &coverIndex{tables: map[string]*coverTable{}}
-	for i, r := range rs.Routes {
+	for i, r := range rs.All() {
 		t := ix.tables[r.Table]
 		if t == nil {
 			t = &coverTable{host: map[netip.Addr][]int{}}
@@ -156,7 +242,7 @@ func (rs *Routes) Lookup(table string, addr netip.Addr) (Route, bool) {
 			continue // a length of the other family
 		}
 		if i, ok := t.best[p]; ok {
-			return rs.Routes[i], true
+			return rs.At(i), true
 		}
 	}
 	return Route{}, false
@@ -174,7 +260,7 @@ type tableIndex struct {
 
 func (rs *Routes) index() routeIndex {
 	ix := routeIndex{}
-	for i, r := range rs.Routes {
+	for i, r := range rs.All() {
 		if !r.Dst.IsValid() || r.Type == "broadcast" || r.Type == "multicast" {
 			continue
 		}
@@ -185,7 +271,7 @@ func (rs *Routes) index() routeIndex {
 		}
 		p := r.Dst.Masked()
 		if j, ok := t.best[p]; ok {
-			if r.Metric < rs.Routes[j].Metric {
+			if r.Metric < rs.At(j).Metric {
 				t.best[p] = i // on equal metrics the first one printed wins
 			}
 			continue
@@ -208,12 +294,35 @@ var routeTypes = map[string]bool{
 
 // ParseRoutes reads `ip route show table all` in JSON or text form.
 func ParseRoutes(r io.Reader) (*Routes, error) {
+	return ParseRoutesShared(r, nil)
+}
+
+// ParseRoutesShared is ParseRoutes sharing routes with the last capture parsed with c (nil: no
+// sharing).
+func ParseRoutesShared(r io.Reader, c *RouteCache) (*Routes, error) {
 	data, format, err := readInput(r)
 	if err != nil {
 		return nil, err
 	}
-	out := &Routes{Format: format, Routes: []Route{}}
-	warn := func(w diag.Warning) { out.Warnings = append(out.Warnings, w) }
+	out := &Routes{Format: format}
+	routes := parseRoutes(data, format, func(w diag.Warning) { out.Warnings = append(out.Warnings, w) })
+	if c == nil {
+		out.setRoutes(routes, nil)
+		return out, nil
+	}
+	out.setRoutes(routes, c.last.Load())
+	c.last.Store(out)
+	return out, nil
+}
+
+// parseRoutes parses every route into one slice, scratch for setRoutes.
+func parseRoutes(data []byte, format Format, warn func(diag.Warning)) []Route {
+	// Room for every route at once: an IPVS node lists a host route per ClusterIP.
+	n := bytes.Count(data, []byte{'\n'}) + 1
+	if format == FormatJSON {
+		n = bytes.Count(data, []byte(`"dst"`))
+	}
+	out := make([]Route, 0, n)
 	// "default" carries no family: take it from the route's own addresses, else from the routes
 	// before it (iproute2 prints all IPv4 tables before IPv6 ones).
 	sawV6 := false
@@ -271,10 +380,10 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 				return
 			}
 			if finish(&rt, dst) {
-				out.Routes = append(out.Routes, rt)
+				out = append(out, rt)
 			}
 		})
-		return out, nil
+		return out
 	}
 
 	var cur *Route // the route nexthop lines continue
@@ -386,11 +495,11 @@ func ParseRoutes(r io.Reader) (*Routes, error) {
 			}
 		}
 		if finish(&rt, dst) {
-			out.Routes = append(out.Routes, rt)
-			cur = &out.Routes[len(out.Routes)-1]
+			out = append(out, rt)
+			cur = &out[len(out)-1]
 		}
 	})
-	return out, nil
+	return out
 }
 
 func parseNexthop(f []string) (Nexthop, string) {
