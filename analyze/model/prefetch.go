@@ -80,12 +80,12 @@ var capturesByFile = func() map[string]*CaptureFormat {
 }()
 
 // parseEnv is what parsing a bundle's files shares: the caches through which nodes' iptables
-// rules, IPVS servers, ipset members, addresses and routes are held once, and the files already parsed
-// while reading (nil when Build is given a bundle already read).
+// rules, IPVS servers, ipset members, addresses and routes are held once, and the files already
+// parsed while reading (nil when Build is given a bundle already read).
 type parseEnv struct {
-	ipt   *iptables.Cache
-	ipvs  *ipvsadm.Cache
-	ipset *ipset.Cache
+	ipt    *iptables.Cache
+	ipvs   *ipvsadm.Cache
+	ipset  *ipset.Cache
 	addrs  *iproute.AddrCache
 	routes *iproute.RouteCache
 	pre    *prefetch
@@ -154,7 +154,7 @@ type prefetch struct {
 }
 
 // 48 MB is one node's 33 MB kube-proxy dump waiting while the workers parse others: enough to
-// keep them fed, and on the large workload −5% peak RSS against 128 MB for the same time (the
+// keep them fed, and on the large workload about −5% peak RSS against 128 MB for the same time (the
 // waiting bytes are live at every collection of the load, and the heap grows to 1.5× that).
 const maxInflight = 48 << 20
 
