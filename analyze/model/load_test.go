@@ -31,6 +31,32 @@ func TestLoadMatchesBuild(t *testing.T) {
 	}
 }
 
+// A bundle whose root folder is named "cluster", read from the folder above it: while reading,
+// every file is taken for a cluster file (cluster/pods.yaml is first guessed to be at
+// cluster/cluster/pods.yaml, a node's capture to be a cluster file), packed, and its bytes
+// dropped. Build then finds each file at its real path and must decode or parse it again from
+// its packed lines.
+func TestLoadWrongGuessedPaths(t *testing.T) {
+	src, err := filepath.Glob("../../fixtures/bundles/healthy/netsift-*")
+	if err != nil || len(src) != 1 {
+		t.Fatalf("the healthy fixture: %v %v", src, err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "cluster"), os.DirFS(src[0])); err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { packMin = n }(packMin)
+	packMin = 1
+	loadMatchesBuild(t, dir)
+	m, err := Load(context.Background(), []string{dir}, bundle.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Pods) == 0 || len(m.NodeNames()) == 0 || m.NodeData(m.NodeNames()[0]).Routes.Len() == 0 {
+		t.Fatalf("%d pods, %d nodes: the files were not read again", len(m.Pods), len(m.NodeNames()))
+	}
+}
+
 func loadMatchesBuild(t *testing.T, src string) {
 	b, err := bundle.Open(context.Background(), []string{src}, bundle.Options{})
 	if err != nil {

@@ -298,7 +298,7 @@ func (m *Model) readVersion(f *bundle.File) {
 		} `json:"serverVersion"`
 		GitVersion string `json:"gitVersion"`
 	}
-	if err := json.Unmarshal(f.Data, &v); err != nil {
+	if err := json.Unmarshal(fileText(f), &v); err != nil {
 		m.warn(f.Path, 0, "cannot parse: %v", err)
 		return
 	}

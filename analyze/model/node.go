@@ -251,7 +251,7 @@ func parseCNIDir(b *bundle.Bundle, nd *NodeData, w *warnings) {
 		if !cniconf.IsConfigFile(name) {
 			continue
 		}
-		cf, err := cniconf.Parse(name, bytes.NewReader(f.Data))
+		cf, err := cniconf.Parse(name, bytes.NewReader(fileText(f)))
 		if err != nil {
 			w.add(f.Path, 0, "cannot parse: %v", err)
 			continue

@@ -232,7 +232,7 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 	// listing of ten thousand virtual servers, its kube-ipvs0 addresses and local routes) is
 	// claimed too: once decoded or parsed, its bytes are packed (bundle.Pack) instead of
 	// waiting for the end of the load, fifty nodes' worth of them live at every collection.
-	pd.packs = !pd.claimed && len(data) >= packMin && path.Base(rel) != "version.json"
+	pd.packs = !pd.claimed && len(data) >= packMin
 	p.mu.Lock()
 	if pd.claimed {
 		for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
@@ -383,6 +383,15 @@ func (c *claimedFile) Line(n int) (string, bool) {
 func (c *claimedFile) Lines() int {
 	<-c.done
 	return c.packed.Lines()
+}
+
+// fileText is a file's bytes for a reader of the raw text (a CNI config, version.json): its
+// Data, or its lines joined again once it was claimed and packed while reading.
+func fileText(f *bundle.File) []byte {
+	if f.Data != nil || f.Claimed() == nil {
+		return f.Data
+	}
+	return linesText(f.Claimed())
 }
 
 // linesText joins a Content's lines back into a file's text.
