@@ -18,6 +18,9 @@ type rawObject struct {
 	APIVersion, Kind string
 	JSON             []byte
 	Src              Source
+	// strs, when set, gives a decoded pod's strings their copy shared with the pods decoded
+	// before it on the same goroutine (intoVia).
+	strs *interner
 }
 
 type decodeError struct {

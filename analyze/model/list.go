@@ -65,6 +65,7 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 			failed.Store(true)
 			return
 		}
+		o.strs = &sc.strs
 		out[i] = decodeObject(o)
 		sc.json = o.JSON[:0]
 	})
@@ -149,8 +150,12 @@ func dedentItem(dst []byte, text []byte) []byte {
 	return dst
 }
 
-// itemScratch is the buffers of one item being decoded.
-type itemScratch struct{ text, json []byte }
+// itemScratch is the buffers of one item being decoded, and the strings that items decoded
+// with it kept (an interner lives as long as its scratch in the pool).
+type itemScratch struct {
+	text, json []byte
+	strs       interner
+}
 
 var itemScratchPool sync.Pool
 

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // decodeList finds a List's items in the file's bytes without splitting it into lines first:
@@ -60,5 +63,57 @@ func TestDecodeListEdges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Pods decoded with one interner share their repeated strings: fields, label keys and values,
+// named string types (the phase).
+func TestPodStringsInterned(t *testing.T) {
+	doc := func(name string) []byte {
+		return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `","namespace":"shop","labels":{"app":"web"}},` +
+			`"spec":{"nodeName":"node-1","containers":[{"name":"web","image":"nginx:1.27"}]},"status":{"phase":"Running"}}`)
+	}
+	decode := func(strs *interner) (a, b *corev1.Pod) {
+		a, b = new(corev1.Pod), new(corev1.Pod)
+		if err := unmarshalInterned(podJSON, doc("a"), a, strs); err != nil {
+			t.Fatal(err)
+		}
+		if err := unmarshalInterned(podJSON, doc("b"), b, strs); err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	a, b := decode(&interner{})
+	if a.Name != "a" || b.Name != "b" || b.Namespace != "shop" || b.Labels["app"] != "web" || b.Status.Phase != corev1.PodRunning {
+		t.Fatalf("decoded %+v", b)
+	}
+	for what, ok := range map[string]bool{
+		"namespace":   same(a.Namespace, b.Namespace),
+		"label value": same(a.Labels["app"], b.Labels["app"]),
+		"node name":   same(a.Spec.NodeName, b.Spec.NodeName),
+		"image":       same(a.Spec.Containers[0].Image, b.Spec.Containers[0].Image),
+		"phase":       same(string(a.Status.Phase), string(b.Status.Phase)),
+	} {
+		if !ok {
+			t.Errorf("%s: two copies", what)
+		}
+	}
+	if a, b := decode(nil); same(a.Namespace, b.Namespace) {
+		t.Error("without an interner, the namespaces share a copy: the test cannot tell")
+	}
+	if err := unmarshalInterned(podJSON, append(doc("c"), `{}`...), new(corev1.Pod), &interner{}); err == nil {
+		t.Error("bytes after the object were not refused")
+	}
+	// Every other kind, through fastJSON.
+	strs := &interner{}
+	var svcs [2]corev1.Service
+	for i := range svcs {
+		if err := unmarshalInterned(fastJSON, []byte(`{"metadata":{"name":"s`+fmt.Sprint(i)+`","namespace":"shop"},"spec":{"selector":{"app":"web"}}}`), &svcs[i], strs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !same(svcs[0].Namespace, svcs[1].Namespace) || !same(svcs[0].Spec.Selector["app"], svcs[1].Spec.Selector["app"]) || svcs[1].Name != "s1" {
+		t.Errorf("Services through fastJSON: %+v", svcs[1].ObjectMeta)
 	}
 }

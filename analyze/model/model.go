@@ -310,9 +310,13 @@ func (m *Model) readVersion(f *bundle.File) {
 
 // fastJSON decodes objects into k8s.io/api types about twice as fast as encoding/json, with the
 // same results (json-iterator's configuration compatible with the standard library; it is in
-// the module graph through k8s.io/apimachinery already). Tests check both agree on every
-// object of every fixture.
-var fastJSON unmarshaler = jsoniter.ConfigCompatibleWithStandardLibrary
+// the module graph through k8s.io/apimachinery already), with its strings interned
+// (internStrings). Tests check both agree on every object of every fixture.
+var fastJSON unmarshaler = func() jsoniter.API {
+	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true}.Froze()
+	api.RegisterExtension(&internStrings{})
+	return api
+}()
 
 type unmarshaler interface {
 	Unmarshal(data []byte, v any) error
@@ -335,7 +339,7 @@ func intoVia[T any, W any](fast *unmarshaler, unread fieldSet, list func(*Model)
 		// encoding/json decides when json-iterator fails, and words the error as the warnings
 		// always have; it also decodes invalid UTF-8, whose bytes json-iterator keeps where
 		// encoding/json puts U+FFFD.
-		if !utf8.Valid(o.JSON) || (*fast).Unmarshal(o.JSON, v) != nil {
+		if !utf8.Valid(o.JSON) || unmarshalInterned(*fast, o.JSON, v, o.strs) != nil {
 			v = new(T)
 			if err := json.Unmarshal(o.JSON, v); err != nil {
 				return nil, err

@@ -1,9 +1,15 @@
 package model
 
 import (
+	"encoding"
+	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
+	"unsafe"
 
 	jsoniter "github.com/json-iterator/go"
+	"github.com/modern-go/reflect2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -38,6 +44,7 @@ type fieldSet map[reflect.Type][]string
 var podJSON unmarshaler = func() jsoniter.API {
 	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true}.Froze()
 	api.RegisterExtension(&skipFields{set: podUnread})
+	api.RegisterExtension(&internStrings{})
 	return api
 }()
 
@@ -80,4 +87,82 @@ func (s fieldSet) clearValue(v reflect.Value) {
 			s.clearValue(v.Field(i))
 		}
 	}
+}
+
+// internStrings is the extension of podJSON and fastJSON that gives the strings they decode
+// (fields, map keys and values of any type whose kind is string and that does not decode
+// itself) to the decoding's interner, when it has one (unmarshalInterned): sixty thousand pods
+// repeat their namespaces, labels, images, owners, node names and condition types, and their
+// 3.1 million strings are 211,000 values on the large workload.
+type internStrings struct{ jsoniter.DummyExtension }
+
+func (*internStrings) CreateDecoder(typ reflect2.Type) jsoniter.ValDecoder {
+	if typ.Kind() != reflect.String {
+		return nil
+	}
+	t := typ.Type1()
+	for _, u := range []reflect.Type{t, reflect.PointerTo(t)} {
+		if u.Implements(jsonUnmarshaler) || u.Implements(textUnmarshaler) {
+			return nil
+		}
+	}
+	return internString{}
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// internString decodes a string as json-iterator does, then takes the interner's copy of it.
+type internString struct{}
+
+func (internString) Decode(ptr unsafe.Pointer, iter *jsoniter.Iterator) {
+	s := iter.ReadString()
+	if in, ok := iter.Attachment.(*interner); ok {
+		s = in.intern(s)
+	}
+	*(*string)(ptr) = s
+}
+
+// interner keeps one copy of each string it is given. It is one goroutine's: a List's items are
+// decoded on every core, each with the interner of its scratch.
+type interner struct{ m map[string]string }
+
+// internMax bounds an interner, which starts again when full: values that never repeat (pod
+// names, addresses) would otherwise grow it for good, and a small map stays in the cache. On
+// the large workload 65,536 entries made the analysis ~7% slower for 30 MB less live heap than
+// 4,096, whose cost in time is within the noise (−40 MB live, −7% peak RSS).
+const internMax = 1 << 12
+
+func (in *interner) intern(s string) string {
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if in.m == nil || len(in.m) >= internMax {
+		in.m = make(map[string]string, 1024)
+	}
+	in.m[s] = s
+	return s
+}
+
+// unmarshalInterned is u.Unmarshal, with strs as the decoding's interner when u is a
+// json-iterator API (podJSON, fastJSON) and strs is set.
+func unmarshalInterned(u unmarshaler, data []byte, v any, strs *interner) error {
+	api, ok := u.(jsoniter.API)
+	if !ok || strs == nil {
+		return u.Unmarshal(data, v)
+	}
+	iter := api.BorrowIterator(data)
+	defer api.ReturnIterator(iter)
+	iter.Attachment = strs
+	defer func() { iter.Attachment = nil }()
+	iter.ReadVal(v)
+	if iter.Error != nil && iter.Error != io.EOF {
+		return iter.Error
+	}
+	if iter.WhatIsNext() != jsoniter.InvalidValue {
+		return errors.New("bytes left after the object")
+	}
+	return nil
 }
