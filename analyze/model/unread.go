@@ -131,8 +131,9 @@ type interner struct{ m map[string]string }
 
 // internMax bounds an interner, which starts again when full: values that never repeat (pod
 // names, addresses) would otherwise grow it for good, and a small map stays in the cache. On
-// the large workload 65,536 entries made the analysis ~7% slower for 30 MB less live heap than
-// 4,096, whose cost in time is within the noise (−40 MB live, −7% peak RSS).
+// the large workload (three runs each, a noisy machine) 65,536 entries made the analysis ~7%
+// slower for 30 MB less live heap than 4,096, whose cost in time is within the noise (−40 MB
+// live, −7% peak RSS).
 const internMax = 1 << 12
 
 func (in *interner) intern(s string) string {
