@@ -98,18 +98,13 @@ func newParseEnv() *parseEnv {
 
 // parseCapture parses one capture file with its format, or takes the result of its prefetch.
 func (env *parseEnv) parseCapture(cf *CaptureFormat, f *bundle.File) (any, []diag.Warning, error) {
-	pd := env.pre.lookup(f)
-	if pd != nil && pd.cf == cf {
+	if pd := env.pre.lookup(f); pd != nil && pd.cf == cf {
 		<-pd.done
 		return pd.v, pd.warns, pd.err
 	}
-	if pd != nil && pd.packs {
-		// Parsed as another format than this one (rare: a guessed path that was wrong): parse
-		// again from its lines, its bytes are gone.
-		<-pd.done
-		return env.parse(cf, linesText(pd.packed))
-	}
-	return env.parse(cf, f.Data)
+	// Not prefetched, or as another format (rare: a guessed path that was wrong), when its
+	// bytes may be packed already.
+	return env.parse(cf, fileText(f))
 }
 
 func (env *parseEnv) parse(cf *CaptureFormat, data []byte) (any, []diag.Warning, error) {
@@ -269,13 +264,9 @@ func (p *prefetch) run(pd *pending) {
 	defer close(pd.done)
 	if pd.cf == nil {
 		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})
-		if pd.packs {
-			pd.packed = bundle.Pack(pd.data)
-			pd.data = nil
-		}
-		return
+	} else {
+		pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
 	}
-	pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
 	if pd.packs {
 		pd.packed = bundle.Pack(pd.data)
 		pd.data = nil

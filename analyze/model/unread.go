@@ -155,9 +155,8 @@ func unmarshalInterned(u unmarshaler, data []byte, v any, strs *interner) error 
 		return u.Unmarshal(data, v)
 	}
 	iter := api.BorrowIterator(data)
-	defer api.ReturnIterator(iter)
+	defer api.ReturnIterator(iter) // which clears Attachment
 	iter.Attachment = strs
-	defer func() { iter.Attachment = nil }()
 	iter.ReadVal(v)
 	if iter.Error != nil && iter.Error != io.EOF {
 		return iter.Error

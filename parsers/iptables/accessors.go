@@ -454,5 +454,5 @@ func (t Target) MarkOp() (value, mask uint32, ok bool) {
 // IsChainJump reports whether the target is a user chain of the table rather than a builtin
 // target.
 func (t Target) IsChainJump(tab *Table) bool {
-	return t.Name != "" && !builtinTargets[t.Name] && tab.Chain(t.Name) != nil
+	return t.Name != "" && !isBuiltinTarget(t.Name) && tab.Chain(t.Name) != nil
 }
