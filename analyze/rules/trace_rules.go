@@ -139,6 +139,17 @@ func dnsClient(m *model.Model, node string) (string, bool) {
 	return "", false
 }
 
+// verdictWords says a trace's verdict as the finding's sentence needs it ("TCP 53 is …").
+func verdictWords(v trace.Verdict) string {
+	switch v {
+	case trace.NoRoute:
+		return "unroutable"
+	case trace.Unknown:
+		return "of unknown fate"
+	}
+	return string(v)
+}
+
 func hopText(h trace.Hop) string {
 	s := h.Node + " " + h.Stage + " " + h.Verdict
 	if h.Rule != nil {
@@ -169,13 +180,13 @@ func dnsPathFinding(node, from string, svc *model.Service, failed []*trace.Resul
 	var order []string
 	protos := map[string][]string{}
 	for _, r := range failed {
-		what := fmt.Sprintf("%s 53", r.Verdict)
+		what := fmt.Sprintf("%s 53", verdictWords(r.Verdict))
 		if fs := r.Failing(); len(r.Candidates) > 0 && len(fs) < len(r.Candidates) {
 			var d []string
 			for _, f := range fs {
 				d = append(d, f.Destination)
 			}
-			what = fmt.Sprintf("%s for %d of %d DNS endpoints (%s)", r.Verdict, len(fs), len(r.Candidates), strings.Join(d, ", "))
+			what = fmt.Sprintf("%s for %d of %d DNS endpoints (%s)", verdictWords(r.Verdict), len(fs), len(r.Candidates), strings.Join(d, ", "))
 		}
 		if r.FailedAt != nil {
 			what += " at " + hopText(*r.FailedAt)
