@@ -23,6 +23,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/finding"
+	"github.com/netsift/netsift/parsers/iptables"
 )
 
 // Source is where an object stands in the bundle: its file and the lines it spans.
@@ -204,13 +205,24 @@ func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, e
 	opts.Buffer = pre.buffer
 	b, err := bundle.Open(ctx, sources, opts)
 	pre.finish()
+	drain(&dumpBuffers)
 	if err != nil {
 		return nil, err
 	}
 	m := build(b, env)
+	// What was kept to decode and parse the next file is garbage now. A pool would hold it
+	// through two more collections, the first ones of the rules: 120 MB of buffers on large.
+	drain(&itemScratchPool)
+	iptables.ReleaseScratch()
 	env.pre = nil // the jobs' results are in the model now; let them go
 	b.Compact()   // and the files' bytes are needed only to quote lines now
 	return m, nil
+}
+
+// drain empties a pool, so that what it holds is freed at the next collection.
+func drain(p *sync.Pool) {
+	for p.Get() != nil {
+	}
 }
 
 func build(b *bundle.Bundle, env *parseEnv) *Model {

@@ -247,6 +247,7 @@ func (p *parser) freeze() {
 	for _, t := range d.Tables {
 		p.shareIndex(t)
 	}
+	p.joinRuns()
 	// The column is written into a reused buffer and kept at its exact size: the bound above is
 	// twice what counters usually take, and the dump keeps its column to the end.
 	cols := slices.Grow(p.cols[:0], size)
@@ -261,28 +262,96 @@ func (p *parser) freeze() {
 		pc.c.cols = &d.cols
 	}
 	if p.cache != nil {
-		p.cache.runs.Store(int64(len(d.runs)))
 		p.cache.rules.Store(int64(len(p.pending)))
 		p.cache.chains.Store(int64(len(chains)))
-	}
-	if cap(d.runs)-len(d.runs) > len(d.runs)/16 {
-		d.runs = slices.Clone(d.runs)
 	}
 	// The next dump reuses the buffers: a dump's pending rules are tens of megabytes that
 	// would otherwise be garbage the collector must first find.
 	clear(p.pending)
 	clear(p.pendingChains)
-	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0]})
-	p.pending, p.pendingChains, p.cols = nil, nil, nil
+	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0]})
+	p.pending, p.pendingChains, p.cols, p.runs = nil, nil, nil, nil
 }
 
 type scratch struct {
 	pending []pendingRule
 	chains  []pendingChain
 	cols    []byte
+	runs    []lineRun
+}
+
+// joinRuns replaces each stretch of rule runs that list chains whole, one after the other in
+// the order their table declares them, by one span; the dump keeps a copy of the result, and
+// the parse's runs go back to the scratch. Before the chains' positions are overwritten
+// (Chain.off is still the index in pendingChains).
+func (p *parser) joinRuns() {
+	d := p.dump
+	runs := d.runs
+	p.runs = runs
+	if p.cache != nil {
+		p.cache.runs.Store(int64(len(runs)))
+	}
+	tables := make(map[*Table]int32, len(d.Tables))
+	for i, t := range d.Tables {
+		tables[t] = int32(i)
+	}
+	// whole is the chain whose rules run r holds, all of them, at lines a span can index.
+	whole := func(r lineRun) *pendingChain {
+		if r.chain == nil || r.first != 0 || uint64(r.start)+uint64(r.count) > math.MaxInt32 {
+			return nil
+		}
+		pc := &p.pendingChains[r.chain.off]
+		if int(r.count) != int(pc.rules) {
+			return nil
+		}
+		return pc
+	}
+	out := make([]lineRun, 0, 16)
+	for i := 0; i < len(runs); {
+		pc := whole(runs[i])
+		if pc == nil {
+			out = append(out, runs[i])
+			i++
+			continue
+		}
+		span := lineRun{start: runs[i].start, count: runs[i].count, first: uint32(pc.pos),
+			table: tables[pc.tab], span: true, chains: 1}
+		last := pc.pos
+		end := runs[i].start + runs[i].count
+		i++
+	join:
+		for ; i < len(runs) && runs[i].start == end; i++ {
+			next := whole(runs[i])
+			if next == nil || next.tab != pc.tab || next.pos <= last {
+				break
+			}
+			for k := last + 1; k < next.pos; k++ {
+				if p.pendingChains[pc.tab.Chains[k].off].rules != 0 {
+					break join // its rules are elsewhere
+				}
+			}
+			for k := last + 1; k < next.pos; k++ {
+				pc.tab.Chains[k].line = int32(end) // where its rules would be
+			}
+			span.count += runs[i].count
+			span.chains = uint32(next.pos) - span.first + 1
+			last = next.pos
+			end += runs[i].count
+		}
+		out = append(out, span)
+	}
+	d.runs = slices.Clip(out)
 }
 
 var scratchPool sync.Pool
+
+// ReleaseScratch drops the buffers kept for the next parse. A dump's are tens of megabytes,
+// which a pool would otherwise hold through two more collections: call it when no more dumps
+// are coming.
+func ReleaseScratch() {
+	for scratchPool.Get() != nil {
+	}
+}
 
 func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
 	c := pc.c

@@ -35,13 +35,19 @@ type Dump struct {
 	marks sync.Map // *Chain → []cursorMark, for Line in long chains (ruleText)
 }
 
-// lineRun is count consecutive lines from start: rules of chain (from its rule first), or
-// declarations of table's chains (from its chain first).
-// (24 bytes: a dump has one per chain.)
+// lineRun is count consecutive lines from start: rules of chain (from its rule first),
+// declarations of table's chains (from its chain first), or (span) the rules of chains
+// table.Chains[first:first+chains], whole and one chain after the other.
+//
+// While parsing, a dump has a rule run per chain. freeze joins the runs of chains listed in
+// the order they are declared, as iptables-save lists them, into spans: a kube-proxy dump's
+// 72,000 runs become a few per table, which fifty nodes would otherwise hold at 24 bytes each.
 type lineRun struct {
 	start, count, first uint32
 	table               int32 // index in Tables; -1 for rules
 	chain               *Chain
+	span                bool
+	chains              uint32
 }
 
 // place records that line n is rule first of ch, or (ch nil) declaration first of the last
@@ -75,6 +81,13 @@ func (d *Dump) Line(n int) (string, bool) {
 		return "", false
 	}
 	r := d.runs[i]
+	if r.span {
+		chains := d.Tables[r.table].Chains[r.first : r.first+r.chains]
+		// Each chain's rules end where the next one's start (an empty chain's line is where it
+		// would start): the first chain ending after n has it.
+		j := sort.Search(len(chains), func(j int) bool { return int(chains[j].line)+chains[j].Len() > n })
+		return d.ruleText(chains[j], n-int(chains[j].line)), true
+	}
 	k := int(r.first) + n - int(r.start)
 	if r.chain != nil {
 		if r.chain.cols == nil { // still parsing
@@ -440,16 +453,16 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 		if seq := c.seq.Load(); seq != nil {
 			p.seq = *seq
 		}
-		// The dumps of one cluster are alike: as many line runs as the last one, and a few more.
-		if n := c.runs.Load(); n > 0 {
-			p.dump.runs = make([]lineRun, 0, n+n/32)
-		}
 	}
 	if s := scratchPool.Get(); s != nil {
 		sc := s.(*scratch)
-		p.pending, p.pendingChains, p.cols = sc.pending, sc.chains, sc.cols
+		p.pending, p.pendingChains, p.cols, p.dump.runs = sc.pending, sc.chains, sc.cols, sc.runs
 	}
 	if c != nil {
+		// The dumps of one cluster are alike: as many line runs as the last one, and a few more.
+		if n := int(c.runs.Load()); cap(p.dump.runs) < n {
+			p.dump.runs = make([]lineRun, 0, n+n/32)
+		}
 		// Room for as many rules and chains as the last dump had: growing slices of a few
 		// hundred thousand entries copies them a dozen times.
 		if n := int(c.rules.Load()); cap(p.pending) < n {
@@ -673,8 +686,9 @@ type parser struct {
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
 	pending       []pendingRule
 	pendingChains []pendingChain
-	cols          []byte  // a reused buffer for the column (freeze)
-	seq           []*Spec // Cache.seq, and the position in it the next rule is expected at
+	cols          []byte    // a reused buffer for the column (freeze)
+	runs          []lineRun // the runs as parsed, before joinRuns: back to the scratch
+	seq           []*Spec   // Cache.seq, and the position in it the next rule is expected at
 	next          int
 	// pred is the last index of the current table's name while the table declares the same
 	// chains in the same order; nil once it does not (see chainNamed).

@@ -607,3 +607,62 @@ func TestRedeclaredChainKeepsFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinRuns: rules listed chain by chain in declaration order (as iptables-save lists them)
+// are indexed by one span per table, not a run per chain; any other order keeps its runs, and
+// Line gives back every line either way.
+func TestJoinRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, dump string
+		runs       int
+	}{
+		{"in order, with empty chains", `*nat
+:PREROUTING ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+:C - [0:0]
+:D - [0:0]
+[1:2] -A PREROUTING -j A
+-A A -j B
+-A A -j C
+[3:4] -A C -j D
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:E - [0:0]
+-A E -j ACCEPT
+-A E -j DROP
+COMMIT
+`, 4}, // each table: its declarations, one span
+		{"out of order", `*nat
+:A - [0:0]
+:B - [0:0]
+:C - [0:0]
+-A C -j B
+-A A -j B
+-A B -j ACCEPT
+-A A -j C
+COMMIT
+`, 5}, // declarations; span C; A's first rule; span B; A's second rule
+		{"a chain listed apart", `*nat
+:A - [0:0]
+:B - [0:0]
+:C - [0:0]
+-A A -j ACCEPT
+-A C -j ACCEPT
+-A B -j ACCEPT
+COMMIT
+`, 4}, // declarations; spans A, C and B (declared before C: it cannot follow C)
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, w, err := Parse(strings.NewReader(tc.dump))
+			if err != nil || len(w) > 0 {
+				t.Fatal(err, w)
+			}
+			checkLines(t, d, []byte(tc.dump))
+			if len(d.runs) != tc.runs {
+				t.Errorf("%d runs, want %d: %+v", len(d.runs), tc.runs, d.runs)
+			}
+		})
+	}
+}
