@@ -117,3 +117,58 @@ func TestPodStringsInterned(t *testing.T) {
 		t.Errorf("Services through fastJSON: %+v", svcs[1].ObjectMeta)
 	}
 }
+
+// Pods decoded with one interner share their equal slices and maps (sharedTypes): containers,
+// container states, conditions without their times, owners, labels. A value that differs in
+// anything decoded has its own.
+func TestPodValuesShared(t *testing.T) {
+	doc := func(name, image, since string) []byte {
+		return []byte(`{"metadata":{"name":"` + name + `","namespace":"shop","labels":{"app":"web","tier":"front"},` +
+			`"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-1","uid":"u1","controller":true}]},` +
+			`"spec":{"containers":[{"name":"web","image":"` + image + `","ports":[{"containerPort":80}]}]},` +
+			`"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"` + since + `"}],` +
+			`"containerStatuses":[{"name":"web","image":"` + image + `","ready":true,"state":{"running":{"startedAt":"` + since + `"}}}]}}`)
+	}
+	strs := &interner{}
+	var pods [3]corev1.Pod
+	for i, d := range [][]byte{
+		doc("a", "nginx:1.27", "2026-11-17T22:05:29Z"),
+		doc("b", "nginx:1.27", "2026-11-18T10:00:00Z"), // another time: still alike
+		doc("c", "nginx:1.28", "2026-11-17T22:05:29Z"),
+	} {
+		if err := unmarshalInterned(podJSON, d, &pods[i], strs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := &pods[0], &pods[1], &pods[2]
+	if b.Name != "b" || len(b.Spec.Containers) != 1 || b.Spec.Containers[0].Ports[0].ContainerPort != 80 ||
+		b.Status.Conditions[0].Status != corev1.ConditionTrue || b.Status.ContainerStatuses[0].State.Running == nil ||
+		b.Labels["tier"] != "front" || b.OwnerReferences[0].Name != "web-1" {
+		t.Fatalf("decoded %+v", b)
+	}
+	mapOf := func(m map[string]string) unsafe.Pointer { return reflect.ValueOf(m).UnsafePointer() }
+	for what, ok := range map[string]bool{
+		"containers":         &a.Spec.Containers[0] == &b.Spec.Containers[0],
+		"container statuses": &a.Status.ContainerStatuses[0] == &b.Status.ContainerStatuses[0],
+		"conditions":         &a.Status.Conditions[0] == &b.Status.Conditions[0],
+		"owners":             &a.OwnerReferences[0] == &b.OwnerReferences[0],
+		"labels":             mapOf(a.Labels) == mapOf(b.Labels),
+	} {
+		if !ok {
+			t.Errorf("%s: two copies", what)
+		}
+	}
+	if &a.Spec.Containers[0] == &c.Spec.Containers[0] || &a.Status.ContainerStatuses[0] == &c.Status.ContainerStatuses[0] {
+		t.Error("another image shares the first pod's containers")
+	}
+	if &a.Status.Conditions[0] != &c.Status.Conditions[0] {
+		t.Error("conditions alike are not shared across images")
+	}
+	var d corev1.Pod
+	if err := unmarshalInterned(podJSON, doc("d", "nginx:1.27", "2026-11-17T22:05:29Z"), &d, nil); err != nil {
+		t.Fatal(err)
+	}
+	if &d.Spec.Containers[0] == &a.Spec.Containers[0] {
+		t.Error("without an interner, a pod shares containers: the test cannot tell")
+	}
+}

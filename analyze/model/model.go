@@ -327,6 +327,7 @@ func (m *Model) readVersion(f *bundle.File) {
 var fastJSON unmarshaler = func() jsoniter.API {
 	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true}.Froze()
 	api.RegisterExtension(&internStrings{})
+	api.RegisterExtension(&shareValues{})
 	return api
 }()
 

@@ -31,6 +31,10 @@ var podUnread = fieldSet{
 		"ImagePullPolicy", "SecurityContext", "Resources", "ResizePolicy", "WorkingDir"},
 	reflect.TypeFor[corev1.PodStatus]():    {"HostIP", "HostIPs", "QOSClass", "Resize", "ResourceClaimStatuses"},
 	reflect.TypeFor[corev1.PodCondition](): {"LastProbeTime", "LastTransitionTime"},
+	// Without their times, the states of the containers of one workload's pods are alike, and
+	// are shared (shareValues).
+	reflect.TypeFor[corev1.ContainerStateRunning]():    {"StartedAt"},
+	reflect.TypeFor[corev1.ContainerStateTerminated](): {"StartedAt", "FinishedAt"},
 	reflect.TypeFor[corev1.ContainerStatus](): {"ContainerID", "ImageID", "Started", "AllocatedResources",
 		"Resources", "VolumeMounts", "User", "AllocatedResourcesStatus"},
 }
@@ -45,6 +49,7 @@ var podJSON unmarshaler = func() jsoniter.API {
 	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true}.Froze()
 	api.RegisterExtension(&skipFields{set: podUnread})
 	api.RegisterExtension(&internStrings{})
+	api.RegisterExtension(&shareValues{})
 	return api
 }()
 
@@ -125,9 +130,84 @@ func (internString) Decode(ptr unsafe.Pointer, iter *jsoniter.Iterator) {
 	*(*string)(ptr) = s
 }
 
-// interner keeps one copy of each string it is given. It is one goroutine's: a List's items are
-// decoded on every core, each with the interner of its scratch.
-type interner struct{ m map[string]string }
+// shareValues is the extension of podJSON and fastJSON that makes the slices and maps of
+// sharedTypes that decode equal one value, through the decoding's interner when it has one:
+// the pods of one workload have the same containers, labels and owner, and once their times are
+// skipped (podUnread) the same conditions and container states. On the large workload the
+// pods' live heap went from 211 MB to 102 MB (−11% peak RSS, no time that can be told apart).
+// Nothing writes to a decoded object, which is what makes sharing its parts safe.
+type shareValues struct{ jsoniter.DummyExtension }
+
+var sharedTypes = map[reflect.Type]bool{
+	reflect.TypeFor[[]corev1.Container]():       true,
+	reflect.TypeFor[[]corev1.ContainerStatus](): true,
+	reflect.TypeFor[[]corev1.PodCondition]():    true,
+	reflect.TypeFor[[]metav1.OwnerReference]():  true,
+	reflect.TypeFor[map[string]string]():        true,
+}
+
+func (*shareValues) DecorateDecoder(typ reflect2.Type, dec jsoniter.ValDecoder) jsoniter.ValDecoder {
+	if !sharedTypes[typ.Type1()] {
+		return dec
+	}
+	return &sharedDecoder{inner: dec, typ: typ}
+}
+
+// sharedDecoder decodes a value as json-iterator does, then takes the interner's equal value
+// in its place: the same slice's elements or the same map.
+type sharedDecoder struct {
+	inner jsoniter.ValDecoder
+	typ   reflect2.Type
+}
+
+func (d *sharedDecoder) Decode(ptr unsafe.Pointer, iter *jsoniter.Iterator) {
+	d.inner.Decode(ptr, iter)
+	in, ok := iter.Attachment.(*interner)
+	if !ok || iter.Error != nil || reflect.ValueOf(d.typ.UnsafeIndirect(ptr)).Len() == 0 {
+		return
+	}
+	in.share(d.typ, ptr)
+}
+
+// valueKeys writes a decoded value as the key of its kind in an interner: equal values, equal
+// keys (map keys are sorted; the fields left unread are zero).
+var valueKeys = jsoniter.Config{SortMapKeys: true}.Froze()
+
+// interner keeps one copy of each string it is given, and of each value of sharedTypes. It is
+// one goroutine's: a List's items are decoded on every core, each with the interner of its
+// scratch.
+type interner struct {
+	m    map[string]string
+	vals map[reflect2.Type]map[string]unsafe.Pointer
+	key  *jsoniter.Stream
+}
+
+// share replaces the value at ptr by the equal one shared before, or keeps a copy of it to share.
+func (in *interner) share(typ reflect2.Type, ptr unsafe.Pointer) {
+	if in.key == nil {
+		in.key = jsoniter.NewStream(valueKeys, nil, 512)
+		in.vals = map[reflect2.Type]map[string]unsafe.Pointer{}
+	}
+	in.key.Reset(nil)
+	in.key.WriteVal(typ.UnsafeIndirect(ptr))
+	if in.key.Error != nil {
+		in.key.Error = nil
+		return
+	}
+	key := in.key.Buffer()
+	vals := in.vals[typ]
+	if v, ok := vals[string(key)]; ok {
+		typ.UnsafeSet(ptr, v)
+		return
+	}
+	if vals == nil || len(vals) >= internMax {
+		vals = make(map[string]unsafe.Pointer, 256)
+		in.vals[typ] = vals
+	}
+	v := typ.UnsafeNew()
+	typ.UnsafeSet(v, ptr)
+	vals[string(key)] = v
+}
 
 // internMax bounds an interner, which starts again when full: values that never repeat (pod
 // names, addresses) would otherwise grow it for good, and a small map stays in the cache. On
