@@ -58,7 +58,7 @@ func dataplaneOf(m *model.Model, name string, podCIDRs map[string]string) *Datap
 			for _, c := range t.Chains {
 				tc.Rules += c.Len()
 				if pk, _ := c.Counters(); c.Policy == "DROP" && pk > 0 && f != nil {
-					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line), pk})
+					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line()), pk})
 				}
 				if f == nil || !c.HasTarget("DROP", "REJECT") {
 					continue

@@ -186,7 +186,8 @@ func rulesOf(t *iptables.Table) ruleSet {
 		return rs
 	}
 	rs.meanings = chainMeanings(t)
-	for _, c := range t.Chains {
+	for i := range t.Chains {
+		c := &t.Chains[i]
 		name := chainName(c.Name, rs.meanings)
 		rs.chains[name] = c
 		rs.service[name] = rs.meanings[c.Name].service

@@ -277,7 +277,7 @@ func nfEncapNode(c *Context, nd *model.NodeData, filter *iptables.Table, e nfEnc
 			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, b.rule.Line))
 		} else {
 			parts = append(parts, fmt.Sprintf("the %s policy DROP (%d packets so far) drops it for packets %s %s: no rule accepts it first", b.chain, b.packets(), dir, who))
-			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, b.pol.Line))
+			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, b.pol.Line()))
 		}
 	}
 	msg := fmt.Sprintf("Node %s's firewall blocks %s, which %s needs between nodes (known from: %s): %s. Every packet between pods on this node and pods on other nodes travels in it, so cross-node pod traffic (and Services backed by remote pods) times out.",

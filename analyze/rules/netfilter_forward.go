@@ -213,7 +213,7 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 	} else {
 		fmt.Fprintf(&b, " between its pods (%s) and the other pods (%s, from %s), %s.", strings.Join(dedupe(locs), ", "), remote, clusterFrom, dir)
 	}
-	ev := []finding.Evidence{c.NodeEvidence(nd, capPath, fwd.Line)}
+	ev := []finding.Evidence{c.NodeEvidence(nd, capPath, fwd.Line())}
 	if walk.Last != nil && walk.Final == nil {
 		fmt.Fprintf(&b, " The last FORWARD rule before the policy is `%s`.", nfRuleText(*walk.Last))
 		ev = append(ev, c.NodeEvidence(nd, capPath, walk.Last.Line))
@@ -231,7 +231,7 @@ func nfForwardDropNode(c *Context, nd *model.NodeData, filter *iptables.Table, f
 		} else {
 			gone = append(gone, ch.Name+" holds no ACCEPT rule")
 		}
-		ev = append(ev, c.NodeEvidence(nd, capPath, ch.Line))
+		ev = append(ev, c.NodeEvidence(nd, capPath, ch.Line()))
 		flannelEmpty = flannelEmpty || strings.HasPrefix(ch.Name, "FLANNEL")
 	}
 	if len(gone) > 0 {

@@ -398,8 +398,8 @@ func (tm *targetsMemo) differing(t, ref *iptables.Table) chainSet {
 		return v.(chainSet)
 	}
 	diff := make(chainSet, (len(ref.Chains)+63)/64)
-	for i, c := range ref.Chains {
-		if i >= len(t.Chains) || !t.Chains[i].SameRules(c) {
+	for i := range ref.Chains {
+		if i >= len(t.Chains) || !t.Chains[i].SameRules(&ref.Chains[i]) {
 			diff[i/64] |= 1 << (i % 64)
 		}
 	}

@@ -140,7 +140,7 @@ var kubeProxyRulesMissing = &Rule{
 			switch dp.cap {
 			case model.CapIPTables:
 				ix := dp.ix.v4
-				ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, ix.services.Line))
+				ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, ix.services.Line()))
 				for _, mi := range misses {
 					if r, ok := dp.ix.ipt(mi.sp.vip.addr).noEndpoints[mi.sp.vip]; ok {
 						ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, r.Line))

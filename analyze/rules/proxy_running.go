@@ -112,7 +112,7 @@ func dataplaneAbsent(c *Context, nd *model.NodeData, ix *nodeIndex, mode string)
 		switch {
 		case ix.v4.services != nil:
 			why = "its nat KUBE-SERVICES chain is declared but empty"
-			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, ix.v4.services.Line))
+			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, ix.v4.services.Line()))
 		case ix.v4.nat != nil:
 			ev = append(ev, c.NodeEvidence(nd, model.CapIPTables, ix.v4.nat.Line))
 		default:

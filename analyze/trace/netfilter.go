@@ -114,7 +114,7 @@ func (t *tracer) table(x nfx, ch *iptables.Chain, p *path) []*path {
 		q := b.p
 		switch b.out {
 		case fallThrough:
-			ref := t.ref(nd, x.cap, ch.Line)
+			ref := t.ref(nd, x.cap, ch.Line())
 			if ch.Policy == "DROP" {
 				q.fail(Dropped, Hop{Node: q.node, Stage: stage, Verdict: "drop", Rule: ref,
 					Note: fmt.Sprintf("no rule accepted the packet: chain %s policy DROP", ch.Name)})

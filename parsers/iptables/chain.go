@@ -18,15 +18,26 @@ import (
 // rules' Specs), shared by every dump parsed with the same Cache that has the same chain, and
 // what is this dump's own: its counters and lines, packed as varints in the dump's column
 // (Dump.cols). A rule is rebuilt as a Rule value when it is read (Rules, Rule).
+//
+// A table holds its chains as values (Table.Chains): 24 bytes each, for the 72,000 chains of
+// each of fifty kube-proxy nodes. The declaration's line is in the column too.
 type Chain struct {
 	*chainShape
-	Line int
-
 	cols *[]byte // the dump's column
 	// off is where the chain's part of the column starts; while parsing, the chain's index in
 	// parser.pendingChains.
 	off  uint32
 	line int32 // the first rule's line
+}
+
+// Line is the line of the chain's declaration (of its first rule, for a chain a rule created
+// without one).
+func (c *Chain) Line() int {
+	if c.cols == nil {
+		return 0
+	}
+	cur := cursor{b: *c.cols, pos: int(c.off) + 1}
+	return int(cur.uvarint())
 }
 
 // chainShape is what a chain is apart from its counters and lines.
@@ -45,6 +56,7 @@ func (c *Chain) Counters() (packets, bytes uint64) {
 		return 0, 0
 	}
 	cur := cursor{b: *c.cols, pos: int(c.off) + 1}
+	cur.uvarint() // the declaration's line
 	return cur.uvarint(), cur.uvarint()
 }
 
@@ -117,7 +129,7 @@ type chainJSON struct {
 func (c *Chain) MarshalJSON() ([]byte, error) {
 	pk, by := c.Counters()
 	return json.Marshal(chainJSON{Name: c.Name, Policy: c.Policy, Packets: pk, Bytes: by,
-		Line: c.Line, Undeclared: c.Undeclared, Rules: c.RuleList()})
+		Line: c.Line(), Undeclared: c.Undeclared, Rules: c.RuleList()})
 }
 
 // MarshalJSON flattens the rule and its Spec (a value receiver, so []Rule marshals too).
@@ -126,7 +138,7 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
-// A chain's part of the column is a mode byte, the declaration's packets and bytes (uvarints),
+// A chain's part of the column is a mode byte, the declaration's line, packets and bytes (uvarints),
 // then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
 // (modeLines only; the first rule's from Chain.line), and its packets and bytes (uvarints) when
 // it has counters.
@@ -153,7 +165,8 @@ func (c *Chain) cursor() cursor {
 		return cursor{line: int(c.line) - 1}
 	}
 	cur := cursor{b: *c.cols, pos: int(c.off) + 1, mode: (*c.cols)[c.off], line: int(c.line) - 1}
-	cur.uvarint() // the declaration's counters
+	cur.uvarint() // the declaration's line and counters
+	cur.uvarint()
 	cur.uvarint()
 	return cur
 }
@@ -258,8 +271,13 @@ func (p *parser) freeze() {
 		p.shareShape(pc, rules)
 	}
 	d.cols = bytes.Clone(cols)
-	for _, pc := range chains {
-		pc.c.cols = &d.cols
+	for _, t := range d.Tables {
+		t.Chains = make([]Chain, len(t.parsing))
+		for i, c := range t.parsing {
+			t.Chains[i] = *c
+			t.Chains[i].cols = &d.cols
+		}
+		t.parsing = nil
 	}
 	if p.cache != nil {
 		p.cache.rules.Store(int64(len(p.pending)))
@@ -291,16 +309,12 @@ func (p *parser) joinRuns() {
 	if p.cache != nil {
 		p.cache.runs.Store(int64(len(runs)))
 	}
-	tables := make(map[*Table]int32, len(d.Tables))
-	for i, t := range d.Tables {
-		tables[t] = int32(i)
-	}
 	// whole is the chain whose rules run r holds, all of them, at lines a span can index.
 	whole := func(r lineRun) *pendingChain {
-		if r.chain == nil || r.first != 0 || uint64(r.start)+uint64(r.count) > math.MaxInt32 {
+		if r.pos < 0 || r.first != 0 || uint64(r.start)+uint64(r.count) > math.MaxInt32 {
 			return nil
 		}
-		pc := &p.pendingChains[r.chain.off]
+		pc := &p.pendingChains[d.Tables[r.table].parsing[r.pos].off]
 		if int(r.count) != int(pc.rules) {
 			return nil
 		}
@@ -315,23 +329,23 @@ func (p *parser) joinRuns() {
 			continue
 		}
 		span := lineRun{start: runs[i].start, count: runs[i].count, first: uint32(pc.pos),
-			table: tables[pc.tab], span: true, chains: 1}
+			table: runs[i].table, pos: -1, chains: 1}
 		last := pc.pos
 		end := runs[i].start + runs[i].count
 		i++
 	join:
-		for ; i < len(runs) && runs[i].start == end; i++ {
+		for ; i < len(runs) && runs[i].start == end && runs[i].table == span.table; i++ {
 			next := whole(runs[i])
-			if next == nil || next.tab != pc.tab || next.pos <= last {
+			if next == nil || next.pos <= last {
 				break
 			}
 			for k := last + 1; k < next.pos; k++ {
-				if p.pendingChains[pc.tab.Chains[k].off].rules != 0 {
+				if p.pendingChains[pc.tab.parsing[k].off].rules != 0 {
 					break join // its rules are elsewhere
 				}
 			}
 			for k := last + 1; k < next.pos; k++ {
-				pc.tab.Chains[k].line = int32(end) // where its rules would be
+				pc.tab.parsing[k].line = int32(end) // where its rules would be
 			}
 			span.count += runs[i].count
 			span.chains = uint32(next.pos) - span.first + 1
@@ -386,6 +400,7 @@ func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
 		}
 	}
 	b = append(b, mode)
+	b = binary.AppendUvarint(b, uint64(pc.decl))
 	b = binary.AppendUvarint(b, pc.packets)
 	b = binary.AppendUvarint(b, pc.bytes)
 	prev := int(c.line) - 1
@@ -419,6 +434,7 @@ type pendingChain struct {
 	tab            *Table
 	pos            int32 // in tab.Chains
 	rules          int32
+	decl           int    // the declaration's line
 	packets, bytes uint64 // the declaration's counters
 }
 
@@ -507,9 +523,9 @@ func (p *parser) shareIndex(t *Table) {
 		p.cache.mu.RLock()
 		last := p.cache.indexes[t.Name]
 		p.cache.mu.RUnlock()
-		if last != nil && len(last.names) == len(t.Chains) {
+		if last != nil && len(last.names) == len(t.parsing) {
 			same := true
-			for i, c := range t.Chains {
+			for i, c := range t.parsing {
 				if last.names[i] != c.Name {
 					same = false
 					break
@@ -521,15 +537,15 @@ func (p *parser) shareIndex(t *Table) {
 			}
 		}
 	}
-	ix := &chainIndex{names: make([]string, len(t.Chains)), pos: t.byName, shapes: make([]atomic.Pointer[chainShape], len(t.Chains))}
-	if len(ix.pos) != len(t.Chains) {
+	ix := &chainIndex{names: make([]string, len(t.parsing)), pos: t.byName, shapes: make([]atomic.Pointer[chainShape], len(t.parsing))}
+	if len(ix.pos) != len(t.parsing) {
 		// The table followed another's index while parsing (chainNamed) and has no map of its own.
-		ix.pos = make(map[string]int32, len(t.Chains))
-		for i, c := range t.Chains {
+		ix.pos = make(map[string]int32, len(t.parsing))
+		for i, c := range t.parsing {
 			ix.pos[c.Name] = int32(i)
 		}
 	}
-	for i, c := range t.Chains {
+	for i, c := range t.parsing {
 		ix.names[i] = c.Name
 	}
 	t.index, t.byName = ix, nil

@@ -36,7 +36,8 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, tab := range d.Tables {
-			for _, c := range tab.Chains {
+			for i := range tab.Chains {
+				c := &tab.Chains[i]
 				if tab.Chain(c.Name) != c {
 					t.Fatalf("chain %q not found by name", c.Name)
 				}

@@ -35,36 +35,33 @@ type Dump struct {
 	marks sync.Map // *Chain → []cursorMark, for Line in long chains (ruleText)
 }
 
-// lineRun is count consecutive lines from start: rules of chain (from its rule first),
-// declarations of table's chains (from its chain first), or (span) the rules of chains
-// table.Chains[first:first+chains], whole and one chain after the other.
+// lineRun is count consecutive lines from start: rules of the chain at pos in table's Chains
+// (from its rule first), declarations of table's chains (pos -1, from its chain first), or
+// (a span) the rules of chains table.Chains[first:first+chains], whole and one chain after the
+// other.
 //
 // While parsing, a dump has a rule run per chain. freeze joins the runs of chains listed in
 // the order they are declared, as iptables-save lists them, into spans: a kube-proxy dump's
-// 72,000 runs become a few per table, which fifty nodes would otherwise hold at 24 bytes each.
+// 72,000 runs become a few per table, which fifty nodes would otherwise hold at 20 bytes each.
 type lineRun struct {
 	start, count, first uint32
-	table               int32 // index in Tables; -1 for rules
-	chain               *Chain
-	span                bool
-	chains              uint32
+	table               int32 // index in Tables
+	pos                 int32
+	chains              uint32 // a span's number of chains; 0 for the others
 }
 
-// place records that line n is rule first of ch, or (ch nil) declaration first of the last
-// table.
-func (d *Dump) place(n int, ch *Chain, first int) {
-	table := int32(-1)
-	if ch == nil {
-		table = int32(len(d.Tables) - 1)
-	}
+// place records that line n of the last table is rule first of the chain at pos, or (pos -1)
+// the declaration of its chain first.
+func (d *Dump) place(n int, pos int32, first int) {
+	table := int32(len(d.Tables) - 1)
 	if k := len(d.runs) - 1; k >= 0 {
 		r := &d.runs[k]
-		if int(r.start+r.count) == n && r.chain == ch && r.table == table {
+		if int(r.start+r.count) == n && r.pos == pos && r.table == table {
 			r.count++
 			return
 		}
 	}
-	d.runs = append(d.runs, lineRun{start: uint32(n), count: 1, first: uint32(first), chain: ch, table: table})
+	d.runs = append(d.runs, lineRun{start: uint32(n), count: 1, first: uint32(first), table: table, pos: pos})
 }
 
 // Line gives back line n of the dump as it was read (without its line ending), so the text of
@@ -81,21 +78,25 @@ func (d *Dump) Line(n int) (string, bool) {
 		return "", false
 	}
 	r := d.runs[i]
-	if r.span {
-		chains := d.Tables[r.table].Chains[r.first : r.first+r.chains]
+	t := d.Tables[r.table]
+	if r.chains > 0 {
+		chains := t.Chains[r.first : r.first+r.chains]
 		// Each chain's rules end where the next one's start (an empty chain's line is where it
 		// would start): the first chain ending after n has it.
 		j := sort.Search(len(chains), func(j int) bool { return int(chains[j].line)+chains[j].Len() > n })
-		return d.ruleText(chains[j], n-int(chains[j].line)), true
+		return d.ruleText(&chains[j], n-int(chains[j].line)), true
 	}
 	k := int(r.first) + n - int(r.start)
-	if r.chain != nil {
-		if r.chain.cols == nil { // still parsing
+	if r.pos >= 0 {
+		if int(r.pos) >= len(t.Chains) { // still parsing
 			return "", false
 		}
-		return d.ruleText(r.chain, k), true
+		return d.ruleText(&t.Chains[r.pos], k), true
 	}
-	c := d.Tables[r.table].Chains[k]
+	if k >= len(t.Chains) {
+		return "", false
+	}
+	c := &t.Chains[k]
 	pk, by := c.Counters()
 	return declText(c.Name, c.Policy, pk, by), true
 }
@@ -182,7 +183,8 @@ type Table struct {
 	Name      string           `json:"name"`
 	Line      int              `json:"line"`
 	Committed bool             `json:"committed"`
-	Chains    []*Chain         `json:"chains"` // declaration order
+	Chains    []Chain          `json:"chains"` // declaration order
+	parsing   []*Chain         // the chains while parsing (Chains is written by freeze)
 	byName    map[string]int32 // while parsing: position in Chains (the index's pos, after)
 	index     *chainIndex      // after: shared by the dumps with the same chains
 }
@@ -329,17 +331,14 @@ func (d *Dump) Backend() string {
 // Chain returns the chain with the given name, or nil.
 func (t *Table) Chain(name string) *Chain {
 	if t.index != nil {
-		if i, ok := t.index.pos[name]; ok {
-			return t.Chains[i]
+		if i, ok := t.index.pos[name]; ok && int(i) < len(t.Chains) {
+			return &t.Chains[i]
 		}
 		return nil
 	}
-	if i, ok := t.byName[name]; ok {
-		return t.Chains[i]
-	}
-	for _, c := range t.Chains {
-		if c.Name == name {
-			return c
+	for i := range t.Chains {
+		if t.Chains[i].Name == name {
+			return &t.Chains[i]
 		}
 	}
 	return nil
@@ -572,7 +571,7 @@ func (p *parser) plainChain(n int, b []byte) bool {
 	}
 	var name string
 	indexed := false
-	if k := len(p.cur.Chains); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == string(f[0]) {
+	if k := len(p.cur.parsing); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == string(f[0]) {
 		// The k-th chain of the index, whose names are unique: the k chains declared so far
 		// are its first k, so this one is new.
 		name = p.pred.names[k]
@@ -586,9 +585,9 @@ func (p *parser) plainChain(n int, b []byte) bool {
 			// One map operation, not a lookup then an insertion: the name takes the next
 			// index unless it was there already.
 			k := len(p.cur.byName)
-			p.cur.byName[name] = int32(len(p.cur.Chains))
+			p.cur.byName[name] = int32(len(p.cur.parsing))
 			if len(p.cur.byName) == k {
-				p.cur.byName[name] = int32(slices.IndexFunc(p.cur.Chains, func(c *Chain) bool { return c.Name == name }))
+				p.cur.byName[name] = int32(slices.IndexFunc(p.cur.parsing, func(c *Chain) bool { return c.Name == name }))
 				return false // declared twice: chain warns
 			}
 			indexed = true
@@ -597,7 +596,7 @@ func (p *parser) plainChain(n int, b []byte) bool {
 		}
 	}
 	p.newChain(name, policy, n, false, pk, by, indexed)
-	p.dump.place(n, nil, len(p.cur.Chains)-1)
+	p.dump.place(n, -1, len(p.cur.parsing)-1)
 	return true
 }
 
@@ -757,7 +756,7 @@ func (p *parser) parseLine(n int, s string) {
 		if p.dump.Table(name) != nil {
 			p.warn(n, "table %q appears a second time; its chains are kept in a separate entry", name)
 		}
-		p.cur = &Table{Name: p.intern(name), Line: n, Chains: []*Chain{}, byName: make(map[string]int32)}
+		p.cur = &Table{Name: p.intern(name), Line: n, Chains: []Chain{}, byName: make(map[string]int32)}
 		p.pred = nil
 		if p.cache != nil {
 			p.cache.mu.RLock()
@@ -767,7 +766,7 @@ func (p *parser) parseLine(n int, s string) {
 		if p.pred != nil {
 			// Most likely the same chains again: room for them at once, rather than growing a
 			// slice of tens of thousands of chains by copying it a dozen times.
-			p.cur.Chains = make([]*Chain, 0, len(p.pred.names))
+			p.cur.parsing = make([]*Chain, 0, len(p.pred.names))
 		}
 		p.dump.Tables = append(p.dump.Tables, p.cur)
 	case ':':
@@ -845,13 +844,13 @@ func (p *parser) chain(n int, s string) {
 		if old.Undeclared {
 			p.warn(n, "chain %q declared after rules used it", c.Name)
 		} else {
-			p.warn(n, "chain %q declared twice (first at line %d)", c.Name, old.Line)
+			p.warn(n, "chain %q declared twice (first at line %d)", c.Name, p.pendingChains[old.off].decl)
 		}
 		return
 	}
 	p.newChain(c.Name, c.Policy, n, false, pk, by, false)
 	if declText(c.Name, c.Policy, pk, by) == p.raw {
-		p.dump.place(n, nil, len(p.cur.Chains)-1)
+		p.dump.place(n, -1, len(p.cur.parsing)-1)
 		p.placed = true
 	}
 }
@@ -1189,7 +1188,7 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 	// the rules are the same too (fifty kube-proxy nodes), and otherwise copies it (shareShape),
 	// so a shared shape is never written to.
 	var shape *chainShape
-	if k := len(p.cur.Chains); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == name {
+	if k := len(p.cur.parsing); p.pred != nil && k < len(p.pred.names) && p.pred.names[k] == name {
 		if last := p.pred.shapes[k].Load(); last != nil && last.Name == name && last.Policy == policy && last.Undeclared == undeclared {
 			shape = last
 		}
@@ -1203,20 +1202,20 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 		p.shapes = append(p.shapes, chainShape{Name: name, Policy: policy, Undeclared: undeclared})
 		shape = &p.shapes[len(p.shapes)-1]
 	}
-	p.chains = append(p.chains, Chain{chainShape: shape, Line: line, off: uint32(len(p.pendingChains))})
+	p.chains = append(p.chains, Chain{chainShape: shape, off: uint32(len(p.pendingChains))})
 	c := &p.chains[len(p.chains)-1]
-	p.pendingChains = append(p.pendingChains, pendingChain{c: c, tab: p.cur, pos: int32(len(p.cur.Chains)), packets: pk, bytes: by})
-	if k := len(p.cur.Chains); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
+	p.pendingChains = append(p.pendingChains, pendingChain{c: c, tab: p.cur, pos: int32(len(p.cur.parsing)), decl: line, packets: pk, bytes: by})
+	if k := len(p.cur.parsing); p.pred != nil && (k >= len(p.pred.names) || p.pred.names[k] != name) {
 		// The table parts from the last one parsed: from here its own map finds its chains.
-		for i, o := range p.cur.Chains {
+		for i, o := range p.cur.parsing {
 			p.cur.byName[o.Name] = int32(i)
 		}
 		p.pred = nil
 	}
 	if p.pred == nil && !indexed {
-		p.cur.byName[name] = int32(len(p.cur.Chains))
+		p.cur.byName[name] = int32(len(p.cur.parsing))
 	}
-	p.cur.Chains = append(p.cur.Chains, c)
+	p.cur.parsing = append(p.cur.parsing, c)
 	return c
 }
 
@@ -1225,13 +1224,13 @@ func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by
 // index finds them, and the table needs no map of its own.
 func (p *parser) chainNamed(name string) *Chain {
 	if p.pred != nil {
-		if i, ok := p.pred.pos[name]; ok && int(i) < len(p.cur.Chains) {
-			return p.cur.Chains[i]
+		if i, ok := p.pred.pos[name]; ok && int(i) < len(p.cur.parsing) {
+			return p.cur.parsing[i]
 		}
 		return nil
 	}
 	if i, ok := p.cur.byName[name]; ok {
-		return p.cur.Chains[i]
+		return p.cur.parsing[i]
 	}
 	return nil
 }
@@ -1266,8 +1265,8 @@ func (p *parser) nextChain(name string) *Chain {
 		return nil
 	}
 	next := int(p.pendingChains[p.last.off].pos) + 1
-	if next < len(p.cur.Chains) && p.cur.Chains[next].Name == name {
-		return p.cur.Chains[next]
+	if next < len(p.cur.parsing) && p.cur.parsing[next].Name == name {
+		return p.cur.parsing[next]
 	}
 	return nil
 }
@@ -1307,10 +1306,10 @@ func (p *parser) placeOf(s *Spec) *specPlace {
 // chainAt is the current table's chain at position i of p.pred (nil when i < 0 or the table has
 // not declared it yet), as chainNamed finds it.
 func (p *parser) chainAt(i int32) *Chain {
-	if i < 0 || int(i) >= len(p.cur.Chains) {
+	if i < 0 || int(i) >= len(p.cur.parsing) {
 		return nil
 	}
-	return p.cur.Chains[i]
+	return p.cur.parsing[i]
 }
 
 // addRule appends r to ch (until freeze, to the dump's pending rules).
@@ -1318,7 +1317,7 @@ func (p *parser) addRule(ch *Chain, r Rule) {
 	pc := &p.pendingChains[ch.off]
 	p.pending = append(p.pending, pendingRule{r, int32(ch.off)})
 	pc.rules++
-	p.dump.place(r.Line, ch, int(pc.rules)-1)
+	p.dump.place(r.Line, pc.pos, int(pc.rules)-1)
 }
 
 // matchCount is how many Matches the words of a rule (after its chain) make: one per option

@@ -565,7 +565,8 @@ func TestShapesShared(t *testing.T) {
 	// the start moves every position (read by name).
 	changed := parse(bytes.Replace(base, []byte("--to-destination 10.244.0.2:8080"), []byte("--to-destination 10.244.0.9:8080"), 1))
 	moved := parse(bytes.Replace(base, []byte(":KUBE-MARK-MASQ - [0:0]\n"), []byte(":KUBE-MARK-MASQ - [0:0]\n:KUBE-EXTRA - [0:0]\n"), 1))
-	for _, ch := range first.Chains {
+	for i := range first.Chains {
+		ch := &first.Chains[i]
 		if !same.Chain(ch.Name).SameRules(ch) {
 			t.Errorf("same dump: %s not shared", ch.Name)
 		}
@@ -596,7 +597,7 @@ func TestRedeclaredChainKeepsFirst(t *testing.T) {
 				t.Fatalf("%d chains, want INPUT, FOO, BAR once each", len(tab.Chains))
 			}
 			foo := tab.Chain("FOO")
-			if foo == nil || foo.Len() != 1 || foo != tab.Chains[slices.IndexFunc(tab.Chains, func(c *Chain) bool { return c.Name == "FOO" })] {
+			if foo == nil || foo.Len() != 1 || foo != &tab.Chains[slices.IndexFunc(tab.Chains, func(c Chain) bool { return c.Name == "FOO" })] {
 				t.Fatalf("FOO = %+v", foo)
 			}
 			for _, r := range tab.Chain("INPUT").Rules() {
