@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"sort"
 	"sync"
 	"weak"
@@ -223,6 +224,35 @@ func (p *packed) unpack(i int) *unpacked {
 // Pack is the compressed copy of data that File.Compact keeps, as a Content: what a parser that
 // claimed a file (Options.Claim) can hand lines from once it no longer needs the bytes.
 func Pack(data []byte) Content { return packedContent{pack(data)} }
+
+// Blocks yields the text of content made by Pack a block at a time, in order: whole lines with
+// their line ends, each block valid until the next is yielded. ok is false for other content.
+// It reads a big file through without decompressing it whole, nor keeping its blocks.
+func Blocks(c Content) (blocks iter.Seq[[]byte], ok bool) {
+	pc, ok := c.(packedContent)
+	if !ok {
+		return nil, false
+	}
+	p := pc.p
+	return func(yield func([]byte) bool) {
+		var buf []byte
+		for i := range p.blocks {
+			b := &p.blocks[i]
+			text := p.slab[b.off : b.off+b.n : b.off+b.n]
+			if b.compressed {
+				var err error
+				buf, err = decoder().DecodeAll(text, buf[:0])
+				if err != nil || len(buf) != b.size {
+					panic(fmt.Sprintf("bundle: compacted block %d does not decompress (%d of %d bytes): %v", i, len(buf), b.size, err))
+				}
+				text = buf
+			}
+			if !yield(text) {
+				return
+			}
+		}
+	}, true
+}
 
 type packedContent struct{ p *packed }
 

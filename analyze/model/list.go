@@ -2,11 +2,13 @@ package model
 
 import (
 	"bytes"
+	"iter"
 	"sync"
 	"sync/atomic"
 
 	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
 	"github.com/netsift/netsift/internal/par"
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 // fastConvert is the fast path for one List item in kubectl's YAML style: it appends the
@@ -42,6 +44,12 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 		return nil, false
 	}
 
+	return decodeItems(file, data, items)
+}
+
+// decodeItems decodes the List items at spans of data on every core; ok is false when one of
+// them needs the general decoder.
+func decodeItems(file string, data []byte, items []itemSpan) ([]decodedObject, bool) {
 	out := make([]decodedObject, len(items))
 	var failed atomic.Bool
 	par.For(len(items), func(i int) {
@@ -70,6 +78,98 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 		sc.json = o.JSON[:0]
 	})
 	if failed.Load() {
+		return nil, false
+	}
+	return out, true
+}
+
+// listBatch is how much of a List's text decodeListBlocks decodes at a time.
+var listBatch = 4 << 20 // a variable: tests lower it
+
+// decodeListBlocks is decodeList for a file read as blocks of whole lines (bundle.Blocks of a
+// packed file): items are gathered a batch at a time and decoded on every core, so that a 200 MB
+// pods.yaml is not held whole while its items are decoded (seconds, on a large cluster). It
+// splits lines as listItems does; the List's own keys are checked at the end, where kubectl
+// prints kind and metadata.
+func decodeListBlocks(file string, blocks iter.Seq[[]byte]) ([]decodedObject, bool) {
+	if !byItem {
+		return nil, false
+	}
+	var (
+		out     []decodedObject
+		batch   []byte     // the lines of the items gathered, with their line ends
+		items   []itemSpan // in batch; the last one is open while in
+		outside [][]byte
+		in      bool
+		line    int
+		failed  bool
+	)
+	closeItem := func() { items[len(items)-1].to = len(batch) - 1 } // before its last line end
+	flush := func() {
+		objs, ok := decodeItems(file, batch, items)
+		failed = failed || !ok
+		out = append(out, objs...)
+		batch, items = batch[:0], items[:0]
+	}
+	for text := range blocks {
+		text = diag.NoLoneCR(text)
+		for len(text) > 0 && !failed {
+			l := text
+			if j := bytes.IndexByte(text, '\n'); j >= 0 {
+				l, text = text[:j+1], text[j+1:]
+			} else {
+				text = nil
+			}
+			t := bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
+			switch {
+			case !in && string(t) == "items:":
+				in = true
+			case in && len(t) >= 2 && t[0] == '-' && t[1] == ' ':
+				if len(items) > 0 {
+					closeItem()
+					if len(batch) >= listBatch {
+						flush()
+					}
+				}
+				items = append(items, itemSpan{start: line, from: len(batch), to: -1})
+				batch = append(batch, l...)
+			case in && (len(t) == 0 || t[0] == ' '):
+				if len(items) == 0 && len(out) == 0 {
+					return nil, false
+				}
+				batch = append(batch, l...)
+			case len(t) > 0 && (t[0] == '#' || t[0] == '-' || t[0] == '\t'):
+				return nil, false // a comment, document marker or tab: not kubectl's output
+			default:
+				if in && len(items) > 0 {
+					closeItem()
+				}
+				in = false
+				outside = append(outside, bytes.Clone(t))
+			}
+			line++
+		}
+		if failed {
+			return nil, false
+		}
+	}
+	if k := len(items) - 1; k >= 0 && items[k].to < 0 {
+		items[k].to = len(batch)
+		if bytes.HasSuffix(batch, []byte("\n")) {
+			items[k].to--
+		}
+	}
+	if len(items) > 0 {
+		flush()
+	}
+	if failed || len(out) == 0 {
+		return nil, false
+	}
+	docs, err := decodeDocuments(bytes.Join(outside, []byte("\n")))
+	if err != nil || len(docs) != 1 || len(docs[0].Content) != 1 {
+		return nil, false
+	}
+	if k := scalarField(docs[0].Content[0], "kind"); len(k) < 4 || k[len(k)-4:] != "List" {
 		return nil, false
 	}
 	return out, true

@@ -9,6 +9,9 @@ import (
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsift/netsift/analyze/bundle"
+	"github.com/netsift/netsift/parsers/diag"
 )
 
 // decodeList finds a List's items in the file's bytes without splitting it into lines first:
@@ -170,5 +173,66 @@ func TestPodValuesShared(t *testing.T) {
 	}
 	if &d.Spec.Containers[0] == &a.Spec.Containers[0] {
 		t.Error("without an interner, a pod shares containers: the test cannot tell")
+	}
+}
+
+// decodeListBlocks, reading a packed file block by block and decoding a batch of items at a
+// time, finds what decodeList finds in the whole text: the same items, the same sources, the
+// same objects, with items cut across blocks and batches; and refuses what it refuses.
+func TestDecodeListBlocks(t *testing.T) {
+	defer func(n int) { listBatch = n }(listBatch)
+	listBatch = 10 << 10
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nitems:\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: p%d\n    namespace: ns%d\n", i, i%7)
+		if i%5 == 0 {
+			b.WriteString("  spec:\n    containers:\n    - image: nginx\n      name: web\n")
+		}
+		if i%11 == 0 {
+			b.WriteString("\n") // a blank line inside the List
+		}
+	}
+	list := b.String()
+	tail := "kind: List\nmetadata:\n  resourceVersion: \"\"\n"
+	for name, tc := range map[string]struct {
+		in string
+		ok bool
+	}{
+		"list":             {list + tail, true},
+		"crlf":             {strings.ReplaceAll(list+tail, "\n", "\r\n"), true},
+		"lone cr":          {strings.Replace(list, "name: p7\n", "name: p\r7\n", 1) + tail, true},
+		"no final newline": {list + strings.TrimSuffix(tail, "\n"), true},
+		"items last":       {"kind: List\n" + list, true},
+		"not a List":       {list + "kind: Pod\n", false},
+		"a comment":        {list + "# done\n" + tail, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if len(tc.in) < 3*128<<10 {
+				t.Fatalf("%d bytes: fewer than three blocks", len(tc.in))
+			}
+			want, wok := decodeList("cluster/pods.yaml", diag.NoLoneCR([]byte(tc.in)))
+			blocks, _ := bundle.Blocks(bundle.Pack([]byte(tc.in)))
+			got, ok := decodeListBlocks("cluster/pods.yaml", blocks)
+			if ok != tc.ok || wok != tc.ok {
+				t.Fatalf("decoded item by item: %v from blocks, %v whole; want %v", ok, wok, tc.ok)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d items from blocks, %d whole", len(got), len(want))
+			}
+			mg, mw := &Model{}, &Model{}
+			for i := range got {
+				g := fmt.Sprintf("%s %s %+v %v", got[i].kind, got[i].apiVersion, got[i].src, got[i].err)
+				w := fmt.Sprintf("%s %s %+v %v", want[i].kind, want[i].apiVersion, want[i].src, want[i].err)
+				if g != w {
+					t.Fatalf("item %d: %s, want %s", i, g, w)
+				}
+				got[i].append(mg)
+				want[i].append(mw)
+			}
+			if !reflect.DeepEqual(mg.Pods, mw.Pods) {
+				t.Error("the pods differ")
+			}
+		})
 	}
 }

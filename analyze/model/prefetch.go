@@ -262,9 +262,15 @@ func (p *prefetch) run(pd *pending) {
 		}()
 	}
 	defer close(pd.done)
-	if pd.cf == nil {
+	switch {
+	case pd.cf == nil && pd.packs:
+		data := pd.data
+		pd.data = nil
+		pd.file, pd.packed = decodePacked(pd.rel, data)
+		return
+	case pd.cf == nil:
 		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})
-	} else {
+	default:
 		pd.v, pd.warns, pd.err = p.env.parse(pd.cf, pd.data)
 	}
 	if pd.packs {
