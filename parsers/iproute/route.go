@@ -237,9 +237,12 @@ func (rs *Routes) Lookup(table string, addr netip.Addr) (Route, bool) {
 	}
 	a := addr.Unmap()
 	for _, bits := range t.bits {
+		if bits > a.BitLen() {
+			continue // a length of the other family (Prefix would build an error to say so)
+		}
 		p, err := a.Prefix(bits)
 		if err != nil {
-			continue // a length of the other family
+			continue
 		}
 		if i, ok := t.best[p]; ok {
 			return rs.At(i), true
