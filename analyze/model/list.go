@@ -35,12 +35,7 @@ func decodeList(file string, data []byte) ([]decodedObject, bool) {
 	if !ok || len(items) == 0 {
 		return nil, false
 	}
-	// The List's own keys (apiVersion, kind, metadata) must say it is a List.
-	docs, err := decodeDocuments(bytes.Join(outside, []byte("\n")))
-	if err != nil || len(docs) != 1 || len(docs[0].Content) != 1 {
-		return nil, false
-	}
-	if k := scalarField(docs[0].Content[0], "kind"); len(k) < 4 || k[len(k)-4:] != "List" {
+	if !isList(outside) {
 		return nil, false
 	}
 
@@ -162,17 +157,21 @@ func decodeListBlocks(file string, blocks iter.Seq[[]byte]) ([]decodedObject, bo
 	if len(items) > 0 {
 		flush()
 	}
-	if failed || len(out) == 0 {
-		return nil, false
-	}
-	docs, err := decodeDocuments(bytes.Join(outside, []byte("\n")))
-	if err != nil || len(docs) != 1 || len(docs[0].Content) != 1 {
-		return nil, false
-	}
-	if k := scalarField(docs[0].Content[0], "kind"); len(k) < 4 || k[len(k)-4:] != "List" {
+	if failed || len(out) == 0 || !isList(outside) {
 		return nil, false
 	}
 	return out, true
+}
+
+// isList reports whether the lines outside a List's items (its own keys: apiVersion, kind,
+// metadata) say it is a List.
+func isList(outside [][]byte) bool {
+	docs, err := decodeDocuments(bytes.Join(outside, []byte("\n")))
+	if err != nil || len(docs) != 1 || len(docs[0].Content) != 1 {
+		return false
+	}
+	k := scalarField(docs[0].Content[0], "kind")
+	return len(k) >= 4 && k[len(k)-4:] == "List"
 }
 
 // listItems finds the items of a kubectl List, and the lines outside them (the List's keys,
