@@ -192,14 +192,7 @@ func (p *packed) unpack(i int) *unpacked {
 
 	// Decompressed outside the lock: other lines of the file stay readable meanwhile.
 	b := &p.blocks[i]
-	text := p.slab[b.off : b.off+b.n : b.off+b.n]
-	if b.compressed {
-		var err error
-		text, err = decoder().DecodeAll(text, make([]byte, 0, b.size))
-		if err != nil || len(text) != b.size {
-			panic(fmt.Sprintf("bundle: compacted block %d does not decompress (%d of %d bytes): %v", i, len(text), b.size, err))
-		}
-	}
+	text := p.text(i, nil)
 	lines := p.lines + 1 - b.first
 	if i+1 < len(p.blocks) {
 		lines = p.blocks[i+1].first - b.first
@@ -237,21 +230,33 @@ func Blocks(c Content) (blocks iter.Seq[[]byte], ok bool) {
 	return func(yield func([]byte) bool) {
 		var buf []byte
 		for i := range p.blocks {
-			b := &p.blocks[i]
-			text := p.slab[b.off : b.off+b.n : b.off+b.n]
-			if b.compressed {
-				var err error
-				buf, err = decoder().DecodeAll(text, buf[:0])
-				if err != nil || len(buf) != b.size {
-					panic(fmt.Sprintf("bundle: compacted block %d does not decompress (%d of %d bytes): %v", i, len(buf), b.size, err))
-				}
-				text = buf
+			text := p.text(i, buf)
+			if p.blocks[i].compressed {
+				buf = text
 			}
 			if !yield(text) {
 				return
 			}
 		}
 	}, true
+}
+
+// text is block i's text: its stored bytes, or decompressed into buf's room (a new buffer when
+// buf is nil or too small).
+func (p *packed) text(i int, buf []byte) []byte {
+	b := &p.blocks[i]
+	text := p.slab[b.off : b.off+b.n : b.off+b.n]
+	if !b.compressed {
+		return text
+	}
+	if cap(buf) < b.size {
+		buf = make([]byte, 0, b.size)
+	}
+	text, err := decoder().DecodeAll(text, buf[:0])
+	if err != nil || len(text) != b.size {
+		panic(fmt.Sprintf("bundle: compacted block %d does not decompress (%d of %d bytes): %v", i, len(text), b.size, err))
+	}
+	return text
 }
 
 type packedContent struct{ p *packed }

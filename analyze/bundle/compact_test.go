@@ -398,3 +398,31 @@ func BenchmarkCompactedLine(b *testing.B) {
 		}
 	})
 }
+
+// Blocks gives back the packed text exactly, a block of whole lines at a time, whatever the
+// block size and whether each block was stored compressed or as it was.
+func TestBlocks(t *testing.T) {
+	for _, c := range compactConfigs {
+		withConfig(t, c)
+		for name, data := range edgeCases() {
+			blocks, ok := Blocks(Pack(data))
+			if !ok {
+				t.Fatal("Blocks refuses what Pack made")
+			}
+			var got []byte
+			n := 0
+			for b := range blocks {
+				if n++; len(got)+len(b) < len(data) && !bytes.HasSuffix(b, []byte("\n")) {
+					t.Fatalf("%s (%+v): block %d does not end a line", name, c, n)
+				}
+				got = append(got, b...)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("%s (%+v): %d bytes back from %d blocks, want %d", name, c, len(got), n, len(data))
+			}
+		}
+	}
+	if _, ok := Blocks(nil); ok {
+		t.Error("Blocks of content Pack did not make")
+	}
+}
