@@ -116,10 +116,11 @@ func decodeListBlocks(file string, blocks iter.Seq[[]byte]) ([]decodedObject, bo
 				text = nil
 			}
 			t := bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
-			switch {
-			case !in && string(t) == "items:":
+			// An item closed by the next one may be flushed with its batch: the new one is open.
+			switch listLine(t, in, len(items) > 0) {
+			case listItemsKey:
 				in = true
-			case in && len(t) >= 2 && t[0] == '-' && t[1] == ' ':
+			case listItemStart:
 				if len(items) > 0 {
 					closeItem()
 					if len(batch) >= listBatch {
@@ -128,19 +129,16 @@ func decodeListBlocks(file string, blocks iter.Seq[[]byte]) ([]decodedObject, bo
 				}
 				items = append(items, itemSpan{start: line, from: len(batch), to: -1})
 				batch = append(batch, l...)
-			case in && (len(t) == 0 || t[0] == ' '):
-				if len(items) == 0 && len(out) == 0 {
-					return nil, false
-				}
+			case listItemMore:
 				batch = append(batch, l...)
-			case len(t) > 0 && (t[0] == '#' || t[0] == '-' || t[0] == '\t'):
-				return nil, false // a comment, document marker or tab: not kubectl's output
-			default:
+			case listOutside:
 				if in && len(items) > 0 {
 					closeItem()
 				}
 				in = false
 				outside = append(outside, bytes.Clone(t))
+			default:
+				return nil, false
 			}
 			line++
 		}
@@ -174,6 +172,36 @@ func isList(outside [][]byte) bool {
 	return len(k) >= 4 && k[len(k)-4:] == "List"
 }
 
+// What a line of a kubectl List is, to listItems and decodeListBlocks.
+type listLineKind int
+
+const (
+	listNotKubectl listLineKind = iota // the file is not a List as kubectl prints one
+	listItemsKey                       // "items:"
+	listItemStart                      // "- ": an item's first line
+	listItemMore                       // an item's next line (indented, or blank)
+	listOutside                        // a key of the List itself
+)
+
+// listLine says what line l (without its line end) is, in a List's items or not (in), with an
+// item started or not.
+func listLine(l []byte, in, started bool) listLineKind {
+	switch {
+	case !in && string(l) == "items:":
+		return listItemsKey
+	case in && len(l) >= 2 && l[0] == '-' && l[1] == ' ':
+		return listItemStart
+	case in && (len(l) == 0 || l[0] == ' '):
+		if !started {
+			return listNotKubectl
+		}
+		return listItemMore
+	case len(l) > 0 && (l[0] == '#' || l[0] == '-' || l[0] == '\t'):
+		return listNotKubectl // a comment, document marker or tab: not kubectl's output
+	}
+	return listOutside
+}
+
 // listItems finds the items of a kubectl List, and the lines outside them (the List's keys,
 // "items:" left out). It walks the lines without keeping them: a 200 MB pods.yaml has millions.
 func listItems(data []byte) (items []itemSpan, outside [][]byte, ok bool) {
@@ -187,26 +215,23 @@ func listItems(data []byte) (items []itemSpan, outside [][]byte, ok bool) {
 			l, next = l[:j], off+j+1
 		}
 		l = bytes.TrimSuffix(l, []byte("\r"))
-		switch {
-		case !in && string(l) == "items:":
+		switch listLine(l, in, len(items) > 0) {
+		case listItemsKey:
 			in = true
-		case in && len(l) >= 2 && l[0] == '-' && l[1] == ' ':
+		case listItemStart:
 			if len(items) > 0 {
 				end(off)
 			}
 			items = append(items, itemSpan{start: i, from: off, to: -1})
-		case in && (len(l) == 0 || l[0] == ' '):
-			if len(items) == 0 {
-				return nil, nil, false
-			}
-		case len(l) > 0 && (l[0] == '#' || l[0] == '-' || l[0] == '\t'):
-			return nil, nil, false // a comment, document marker or tab: not kubectl's output
-		default:
+		case listItemMore:
+		case listOutside:
 			if in && len(items) > 0 {
 				end(off)
 			}
 			in = false
 			outside = append(outside, l)
+		default:
+			return nil, nil, false
 		}
 		off = next
 	}
