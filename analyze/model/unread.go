@@ -163,10 +163,12 @@ type sharedDecoder struct {
 func (d *sharedDecoder) Decode(ptr unsafe.Pointer, iter *jsoniter.Iterator) {
 	d.inner.Decode(ptr, iter)
 	in, ok := iter.Attachment.(*interner)
-	if !ok || iter.Error != nil || reflect.ValueOf(d.typ.UnsafeIndirect(ptr)).Len() == 0 {
+	if !ok || iter.Error != nil {
 		return
 	}
-	in.share(d.typ, ptr)
+	if v := d.typ.UnsafeIndirect(ptr); reflect.ValueOf(v).Len() > 0 {
+		in.share(d.typ, ptr, v)
+	}
 }
 
 // valueKeys writes a decoded value as the key of its kind in an interner: equal values, equal
@@ -182,31 +184,32 @@ type interner struct {
 	key  *jsoniter.Stream
 }
 
-// share replaces the value at ptr by the equal one shared before, or keeps a copy of it to share.
-func (in *interner) share(typ reflect2.Type, ptr unsafe.Pointer) {
+// share replaces the value at ptr (v) by the equal one shared before, or keeps a copy of it to
+// share.
+func (in *interner) share(typ reflect2.Type, ptr unsafe.Pointer, v any) {
 	if in.key == nil {
 		in.key = jsoniter.NewStream(valueKeys, nil, 512)
 		in.vals = map[reflect2.Type]map[string]unsafe.Pointer{}
 	}
 	in.key.Reset(nil)
-	in.key.WriteVal(typ.UnsafeIndirect(ptr))
+	in.key.WriteVal(v)
 	if in.key.Error != nil {
 		in.key.Error = nil
 		return
 	}
 	key := in.key.Buffer()
 	vals := in.vals[typ]
-	if v, ok := vals[string(key)]; ok {
-		typ.UnsafeSet(ptr, v)
+	if shared, ok := vals[string(key)]; ok {
+		typ.UnsafeSet(ptr, shared)
 		return
 	}
 	if vals == nil || len(vals) >= internMax {
 		vals = make(map[string]unsafe.Pointer, 256)
 		in.vals[typ] = vals
 	}
-	v := typ.UnsafeNew()
-	typ.UnsafeSet(v, ptr)
-	vals[string(key)] = v
+	kept := typ.UnsafeNew()
+	typ.UnsafeSet(kept, ptr)
+	vals[string(key)] = kept
 }
 
 // internMax bounds an interner, which starts again when full: values that never repeat (pod
