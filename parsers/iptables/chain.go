@@ -280,6 +280,7 @@ func (p *parser) freeze() {
 		t.parsing = nil
 	}
 	if p.cache != nil {
+		p.cache.runs.Store(int64(len(p.runs)))
 		p.cache.rules.Store(int64(len(p.pending)))
 		p.cache.chains.Store(int64(len(chains)))
 	}
@@ -306,9 +307,6 @@ func (p *parser) joinRuns() {
 	d := p.dump
 	runs := d.runs
 	p.runs = runs
-	if p.cache != nil {
-		p.cache.runs.Store(int64(len(runs)))
-	}
 	// whole is the chain whose rules run r holds, all of them, at lines a span can index.
 	whole := func(r lineRun) *pendingChain {
 		if r.pos < 0 || r.first != 0 || uint64(r.start)+uint64(r.count) > math.MaxInt32 {

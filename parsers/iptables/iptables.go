@@ -756,7 +756,7 @@ func (p *parser) parseLine(n int, s string) {
 		if p.dump.Table(name) != nil {
 			p.warn(n, "table %q appears a second time; its chains are kept in a separate entry", name)
 		}
-		p.cur = &Table{Name: p.intern(name), Line: n, Chains: []Chain{}, byName: make(map[string]int32)}
+		p.cur = &Table{Name: p.intern(name), Line: n, byName: make(map[string]int32)}
 		p.pred = nil
 		if p.cache != nil {
 			p.cache.mu.RLock()
