@@ -67,6 +67,9 @@ func loadMatchesBuild(t *testing.T, src string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.parse != nil {
+		t.Error("Load keeps the caches nodes were parsed with: every node is parsed by then")
+	}
 	if g, w := digest(t, got), digest(t, want); g != w {
 		t.Fatalf("Load and Build differ:\n Load  %s\n Build %s", g, w)
 	}
