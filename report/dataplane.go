@@ -54,8 +54,8 @@ func dataplaneOf(m *model.Model, name string, podCIDRs map[string]string) *Datap
 		empty = false
 		f := m.Bundle.File(nd.Path(model.CapIPTables))
 		for _, t := range nd.IPTables.Tables {
-			tc := TableCount{Table: t.Name, Chains: len(t.Chains)}
-			for _, c := range t.Chains {
+			tc := TableCount{Table: t.Name, Chains: t.NumChains()}
+			for _, c := range t.Chains() {
 				tc.Rules += c.Len()
 				if pk, _ := c.Counters(); c.Policy == "DROP" && pk > 0 && f != nil {
 					d.Drops = append(d.Drops, Counted{f.Evidence(c.Line()), pk})

@@ -51,7 +51,7 @@ type meaning struct {
 func chainMeanings(t *iptables.Table) map[string]meaning {
 	out := map[string]meaning{}
 	jumpsTo := map[string][]iptables.Rule{}
-	for _, c := range t.Chains {
+	for _, c := range t.Chains() {
 		for _, r := range c.Rules() {
 			if hashedKind(r.Target.Name) != "" {
 				jumpsTo[r.Target.Name] = append(jumpsTo[r.Target.Name], r)
@@ -59,7 +59,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 		}
 	}
 	svc := map[string]string{}
-	for _, c := range t.Chains {
+	for _, c := range t.Chains() {
 		if hashedKind(c.Name) == "" {
 			continue
 		}
@@ -79,7 +79,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 		svc[c.Name] = s
 	}
 	// A chain that only jumps on (KUBE-EXT- → KUBE-SVC-) takes its target's Service.
-	for _, c := range t.Chains {
+	for _, c := range t.Chains() {
 		if svc[c.Name] != "" || hashedKind(c.Name) == "" {
 			continue
 		}
@@ -90,7 +90,7 @@ func chainMeanings(t *iptables.Table) map[string]meaning {
 			}
 		}
 	}
-	for _, c := range t.Chains {
+	for _, c := range t.Chains() {
 		kind := hashedKind(c.Name)
 		if kind == "" {
 			continue
@@ -186,8 +186,8 @@ func rulesOf(t *iptables.Table) ruleSet {
 		return rs
 	}
 	rs.meanings = chainMeanings(t)
-	for i := range t.Chains {
-		c := &t.Chains[i]
+	for _, c := range t.Chains() {
+		c := &c
 		name := chainName(c.Name, rs.meanings)
 		rs.chains[name] = c
 		rs.service[name] = rs.meanings[c.Name].service

@@ -98,7 +98,7 @@ func nfKubeRules(d *iptables.Dump) (*iptables.Rule, int) {
 	var first iptables.Rule
 	n := 0
 	for _, t := range d.Tables {
-		for _, ch := range t.Chains {
+		for _, ch := range t.Chains() {
 			if !strings.HasPrefix(ch.Name, "KUBE-") {
 				continue
 			}
@@ -130,7 +130,7 @@ func nfAnyRules(d *iptables.Dump) bool {
 
 func nfFirstRuleChain(d *iptables.Dump) string {
 	for _, t := range d.Tables {
-		for _, ch := range t.Chains {
+		for _, ch := range t.Chains() {
 			if ch.Len() > 0 {
 				return t.Name + " " + ch.Name
 			}

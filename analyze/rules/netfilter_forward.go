@@ -315,7 +315,7 @@ func nfCNIChain(name string) bool {
 }
 
 func nfHasDockerChains(t *iptables.Table) bool {
-	for _, ch := range t.Chains {
+	for _, ch := range t.Chains() {
 		if strings.HasPrefix(ch.Name, "DOCKER") {
 			return true
 		}

@@ -251,7 +251,7 @@ func indexIPTables(d *iptables.Dump, shared map[any]map[vip]int32) *iptIndex {
 		}
 	}
 	if ix.nat != nil {
-		for _, ch := range ix.nat.Chains {
+		for _, ch := range ix.nat.Chains() {
 			if strings.HasPrefix(ch.Name, "KUBE-XLB-") {
 				for _, r := range ch.Rules() {
 					noLocal(r)
@@ -331,7 +331,10 @@ type dnatTarget struct {
 }
 
 // line is the DNAT rule's line in nat, the table the target was found in.
-func (t dnatTarget) line(nat *iptables.Table) int { return nat.Chains[t.sep].Rule(t.rule).Line }
+func (t dnatTarget) line(nat *iptables.Table) int {
+	sep := nat.ChainAt(t.sep)
+	return sep.Rule(t.rule).Line
+}
 
 // targetsMemo remembers, per nat table layout and KUBE-SERVICES chain, where the DNAT targets
 // of each of its ClusterIP rules are (see targets); one per model.
@@ -397,9 +400,13 @@ func (tm *targetsMemo) differing(t, ref *iptables.Table) chainSet {
 	if v, ok := tm.same.Load(key); ok {
 		return v.(chainSet)
 	}
-	diff := make(chainSet, (len(ref.Chains)+63)/64)
-	for i := range ref.Chains {
-		if i >= len(t.Chains) || !t.Chains[i].SameRules(&ref.Chains[i]) {
+	diff := make(chainSet, (ref.NumChains()+63)/64)
+	for i, rc := range ref.Chains() {
+		if i >= t.NumChains() {
+			diff[i/64] |= 1 << (i % 64)
+			continue
+		}
+		if tc := t.ChainAt(i); !tc.SameRules(&rc) {
 			diff[i/64] |= 1 << (i % 64)
 		}
 	}

@@ -19,8 +19,8 @@ import (
 // what is this dump's own: its counters and lines, packed as varints in the dump's column
 // (Dump.cols). A rule is rebuilt as a Rule value when it is read (Rules, Rule).
 //
-// A table holds its chains as values (Table.Chains): 24 bytes each, for the 72,000 chains of
-// each of fifty kube-proxy nodes. The declaration's line is in the column too.
+// A Chain is a value a Table makes when asked (ChainAt): the declaration's line and the first
+// rule's are in the column too.
 type Chain struct {
 	*chainShape
 	cols *[]byte // the dump's column
@@ -57,6 +57,7 @@ func (c *Chain) Counters() (packets, bytes uint64) {
 	}
 	cur := cursor{b: *c.cols, pos: int(c.off) + 1}
 	cur.uvarint() // the declaration's line
+	cur.uvarint() // the first rule's
 	return cur.uvarint(), cur.uvarint()
 }
 
@@ -138,8 +139,9 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
-// A chain's part of the column is a mode byte, the declaration's line, packets and bytes (uvarints),
-// then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
+// A chain's part of the column is a mode byte, the declaration's line, the first rule's line
+// (Chain.line: where its rules would start, for a chain with none), packets and bytes
+// (uvarints), then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
 // (modeLines only; the first rule's from Chain.line), and its packets and bytes (uvarints) when
 // it has counters.
 const (
@@ -165,7 +167,8 @@ func (c *Chain) cursor() cursor {
 		return cursor{line: int(c.line) - 1}
 	}
 	cur := cursor{b: *c.cols, pos: int(c.off) + 1, mode: (*c.cols)[c.off], line: int(c.line) - 1}
-	cur.uvarint() // the declaration's line and counters
+	cur.uvarint() // the declaration's line, the first rule's, and the declaration's counters
+	cur.uvarint()
 	cur.uvarint()
 	cur.uvarint()
 	return cur
@@ -250,7 +253,7 @@ func (p *parser) freeze() {
 			next[r.chain]++
 		}
 	}
-	size := 3 * len(chains)
+	size := 4 * len(chains)
 	for i := range sorted {
 		size += 3
 		if sorted[i].Counters {
@@ -272,11 +275,12 @@ func (p *parser) freeze() {
 	}
 	d.cols = bytes.Clone(cols)
 	for _, t := range d.Tables {
-		t.Chains = make([]Chain, len(t.parsing))
+		t.shapes = p.tableShapes(t)
+		t.offs = make([]uint32, len(t.parsing))
 		for i, c := range t.parsing {
-			t.Chains[i] = *c
-			t.Chains[i].cols = &d.cols
+			t.offs[i] = c.off
 		}
+		t.cols = &d.cols
 		t.parsing = nil
 	}
 	if p.cache != nil {
@@ -399,6 +403,7 @@ func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
 	}
 	b = append(b, mode)
 	b = binary.AppendUvarint(b, uint64(pc.decl))
+	b = binary.AppendUvarint(b, uint64(c.line))
 	b = binary.AppendUvarint(b, pc.packets)
 	b = binary.AppendUvarint(b, pc.bytes)
 	prev := int(c.line) - 1
@@ -430,7 +435,7 @@ func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
 type pendingChain struct {
 	c              *Chain
 	tab            *Table
-	pos            int32 // in tab.Chains
+	pos            int32 // in tab.parsing
 	rules          int32
 	decl           int    // the declaration's line
 	packets, bytes uint64 // the declaration's counters
@@ -487,6 +492,38 @@ func (p *parser) shareShape(pc pendingChain, rules []pendingRule) {
 	own := &p.ownShapes[len(p.ownShapes)-1]
 	own.specs = specs
 	c.chainShape = own
+}
+
+// shapeBlock is how many chains' shapes a block of Table.shapes holds: a block is shared by the
+// tables whose chains there say the same, and fifty kube-proxy nodes differ in a few chains.
+const shapeBlock = 256
+
+// tableShapes is the shape of each of t's chains, in blocks: the last table frozen with t's
+// index has the block when its chains there had the same shapes, held once.
+func (p *parser) tableShapes(t *Table) [][]*chainShape {
+	var last [][]*chainShape
+	if t.index != nil {
+		if l := t.index.tableShapes.Load(); l != nil {
+			last = *l
+		}
+	}
+	blocks := make([][]*chainShape, 0, (len(t.parsing)+shapeBlock-1)/shapeBlock)
+	for b := 0; b*shapeBlock < len(t.parsing); b++ {
+		chains := t.parsing[b*shapeBlock : min(len(t.parsing), (b+1)*shapeBlock)]
+		if b < len(last) && len(last[b]) == len(chains) && slices.EqualFunc(last[b], chains, func(s *chainShape, c *Chain) bool { return s == c.chainShape }) {
+			blocks = append(blocks, last[b])
+			continue
+		}
+		block := make([]*chainShape, len(chains))
+		for i, c := range chains {
+			block[i] = c.chainShape
+		}
+		blocks = append(blocks, block)
+	}
+	if t.index != nil && p.cache != nil {
+		t.index.tableShapes.Store(&blocks)
+	}
+	return blocks
 }
 
 // newSpecList returns a slice of n Spec pointers for a chain's shape, from a slab.
@@ -556,7 +593,7 @@ func (p *parser) shareIndex(t *Table) {
 
 // Layout identifies the chains a table declares and their order: tables with the same Layout
 // (parsed with one Cache, on nodes whose kube-proxy wrote the same chains) have every chain at
-// the same position in Chains. nil while unknown.
+// the same position. nil while unknown.
 func (t *Table) Layout() any {
 	if t.index == nil {
 		return nil
@@ -564,7 +601,7 @@ func (t *Table) Layout() any {
 	return t.index
 }
 
-// Pos is the position of the named chain in Chains, or -1.
+// Pos is the position of the named chain (ChainAt), or -1.
 func (t *Table) Pos(name string) int {
 	if t.index != nil {
 		if i, ok := t.index.pos[name]; ok {
@@ -572,7 +609,7 @@ func (t *Table) Pos(name string) int {
 		}
 		return -1
 	}
-	for i, c := range t.Chains {
+	for i, c := range t.Chains() {
 		if c.Name == name {
 			return i
 		}

@@ -36,9 +36,8 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, tab := range d.Tables {
-			for i := range tab.Chains {
-				c := &tab.Chains[i]
-				if tab.Chain(c.Name) != c {
+			for i, c := range tab.Chains() {
+				if byName := tab.Chain(c.Name); byName == nil || tab.Pos(c.Name) != i || *byName != c {
 					t.Fatalf("chain %q not found by name", c.Name)
 				}
 				for _, r := range c.Rules() {
@@ -175,7 +174,7 @@ func TestKubeProxyDumpGenerator(t *testing.T) {
 		t.Fatalf("%v %v", err, w)
 	}
 	n := 0
-	for _, c := range d.Table("nat").Chains {
+	for _, c := range d.Table("nat").Chains() {
 		n += c.Len()
 	}
 	if n < 1300 {

@@ -6,8 +6,10 @@ package iptables
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"math"
 	"slices"
 	"sort"
@@ -32,7 +34,7 @@ type Dump struct {
 	runs  []lineRun
 	extra map[int]string
 	cols  []byte   // every chain's counters and lines (chain.go)
-	marks sync.Map // *Chain → []cursorMark, for Line in long chains (ruleText)
+	marks sync.Map // a chain's place in cols → []cursorMark, for Line in long chains (ruleText)
 }
 
 // lineRun is count consecutive lines from start: rules of the chain at pos in table's Chains
@@ -80,23 +82,27 @@ func (d *Dump) Line(n int) (string, bool) {
 	r := d.runs[i]
 	t := d.Tables[r.table]
 	if r.chains > 0 {
-		chains := t.Chains[r.first : r.first+r.chains]
 		// Each chain's rules end where the next one's start (an empty chain's line is where it
 		// would start): the first chain ending after n has it.
-		j := sort.Search(len(chains), func(j int) bool { return int(chains[j].line)+chains[j].Len() > n })
-		return d.ruleText(&chains[j], n-int(chains[j].line)), true
+		j := int(r.first) + sort.Search(int(r.chains), func(j int) bool {
+			c := t.ChainAt(int(r.first) + j)
+			return int(c.line)+c.Len() > n
+		})
+		c := t.ChainAt(j)
+		return d.ruleText(&c, n-int(c.line)), true
 	}
 	k := int(r.first) + n - int(r.start)
 	if r.pos >= 0 {
-		if int(r.pos) >= len(t.Chains) { // still parsing
+		if int(r.pos) >= t.NumChains() { // still parsing
 			return "", false
 		}
-		return d.ruleText(&t.Chains[r.pos], k), true
+		c := t.ChainAt(int(r.pos))
+		return d.ruleText(&c, k), true
 	}
-	if k >= len(t.Chains) {
+	if k >= t.NumChains() {
 		return "", false
 	}
-	c := &t.Chains[k]
+	c := t.ChainAt(k)
 	pk, by := c.Counters()
 	return declText(c.Name, c.Policy, pk, by), true
 }
@@ -109,9 +115,9 @@ func (d *Dump) ruleText(c *Chain, k int) string {
 	cur := c.cursor()
 	from := 0
 	if len(c.specs) > markEvery {
-		v, ok := d.marks.Load(c)
+		v, ok := d.marks.Load(c.off)
 		if !ok {
-			v, _ = d.marks.LoadOrStore(c, c.marks())
+			v, _ = d.marks.LoadOrStore(c.off, c.marks())
 		}
 		m := v.([]cursorMark)[k/markEvery]
 		cur.pos, cur.line, from = m.pos, m.line, k/markEvery*markEvery
@@ -179,14 +185,22 @@ type Comment struct {
 }
 
 // Table is one '*name' section, from its header to COMMIT.
+//
+// Its chains, in declaration order, are read with NumChains, ChainAt, Chains and Chain: a Chain
+// is a value made on demand from what the table holds. That is a shape per chain, in blocks
+// shared by the tables whose chains there say the same (fifty kube-proxy nodes), and where each
+// chain's counters and lines start in the dump's column: 4 bytes a chain of the node's own, for
+// the 72,000 chains of each of fifty nodes.
 type Table struct {
-	Name      string           `json:"name"`
-	Line      int              `json:"line"`
-	Committed bool             `json:"committed"`
-	Chains    []Chain          `json:"chains"` // declaration order
-	parsing   []*Chain         // the chains while parsing (Chains is written by freeze)
-	byName    map[string]int32 // while parsing: position in Chains (the index's pos, after)
+	Name      string
+	Line      int
+	Committed bool
+	parsing   []*Chain         // the chains while parsing (shapes and offs are written by freeze)
+	byName    map[string]int32 // while parsing: position in parsing (the index's pos, after)
 	index     *chainIndex      // after: shared by the dumps with the same chains
+	shapes    [][]*chainShape  // after: each chain's shape, in blocks of shapeBlock chains
+	offs      []uint32         // after: where each chain's part of cols starts
+	cols      *[]byte          // the dump's column
 }
 
 // chainIndex finds a table's chains by name: the same for every node whose table declares the
@@ -195,6 +209,9 @@ type chainIndex struct {
 	names  []string
 	pos    map[string]int32
 	shapes []atomic.Pointer[chainShape] // the last shape parsed at each position (shareShape)
+	// The shapes of the last table frozen with this index: Table.shapes' blocks of the next one
+	// where its chains say the same. Never written to once stored.
+	tableShapes atomic.Pointer[[][]*chainShape]
 }
 
 // Rule is one '-A CHAIN ...' line: where it is and its counters, which are this dump's own,
@@ -330,18 +347,52 @@ func (d *Dump) Backend() string {
 
 // Chain returns the chain with the given name, or nil.
 func (t *Table) Chain(name string) *Chain {
-	if t.index != nil {
-		if i, ok := t.index.pos[name]; ok && int(i) < len(t.Chains) {
-			return &t.Chains[i]
-		}
-		return nil
-	}
-	for i := range t.Chains {
-		if t.Chains[i].Name == name {
-			return &t.Chains[i]
-		}
+	if i := t.Pos(name); i >= 0 {
+		c := t.ChainAt(i)
+		return &c
 	}
 	return nil
+}
+
+// NumChains is the number of chains the table declares (or rules created).
+func (t *Table) NumChains() int { return len(t.offs) }
+
+// ChainAt is the table's chain i (0-based, in declaration order).
+func (t *Table) ChainAt(i int) Chain {
+	c := Chain{chainShape: t.shapes[i/shapeBlock][i%shapeBlock], cols: t.cols, off: t.offs[i]}
+	cur := cursor{b: *t.cols, pos: int(c.off) + 1}
+	cur.uvarint() // the declaration's line
+	c.line = int32(cur.uvarint())
+	return c
+}
+
+// Chains yields the table's chains in declaration order with their position. Each is a value
+// made for the step: keep a copy, or its address, not one of a value reused.
+func (t *Table) Chains() iter.Seq2[int, Chain] {
+	return func(yield func(int, Chain) bool) {
+		for i := range t.offs {
+			if !yield(i, t.ChainAt(i)) {
+				return
+			}
+		}
+	}
+}
+
+// tableJSON is a table as `netsift parse` prints it.
+type tableJSON struct {
+	Name      string  `json:"name"`
+	Line      int     `json:"line"`
+	Committed bool    `json:"committed"`
+	Chains    []Chain `json:"chains"` // declaration order
+}
+
+// MarshalJSON writes the table with its chains.
+func (t *Table) MarshalJSON() ([]byte, error) {
+	chains := make([]Chain, 0, t.NumChains())
+	for _, c := range t.Chains() {
+		chains = append(chains, c)
+	}
+	return json.Marshal(tableJSON{Name: t.Name, Line: t.Line, Committed: t.Committed, Chains: chains})
 }
 
 // builtinTargets are the targets that are not chains. A jump to anything else must name a

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -59,7 +58,7 @@ func TestGolden(t *testing.T) {
 				if !tab.Committed {
 					t.Errorf("table %s not committed", tab.Name)
 				}
-				for _, c := range tab.Chains {
+				for _, c := range tab.Chains() {
 					for _, r := range c.Rules() {
 						if len(r.Unparsed) != 0 {
 							t.Errorf("line %d: unparsed %q", r.Line, r.Unparsed)
@@ -393,7 +392,7 @@ func TestWarnings(t *testing.T) {
 			}
 			n := 0
 			for _, tab := range d.Tables {
-				for _, c := range tab.Chains {
+				for _, c := range tab.Chains() {
 					n += c.Len()
 				}
 			}
@@ -565,8 +564,8 @@ func TestShapesShared(t *testing.T) {
 	// the start moves every position (read by name).
 	changed := parse(bytes.Replace(base, []byte("--to-destination 10.244.0.2:8080"), []byte("--to-destination 10.244.0.9:8080"), 1))
 	moved := parse(bytes.Replace(base, []byte(":KUBE-MARK-MASQ - [0:0]\n"), []byte(":KUBE-MARK-MASQ - [0:0]\n:KUBE-EXTRA - [0:0]\n"), 1))
-	for i := range first.Chains {
-		ch := &first.Chains[i]
+	for _, c := range first.Chains() {
+		ch := &c
 		if !same.Chain(ch.Name).SameRules(ch) {
 			t.Errorf("same dump: %s not shared", ch.Name)
 		}
@@ -593,11 +592,17 @@ func TestRedeclaredChainKeepsFirst(t *testing.T) {
 				t.Fatalf("warnings %v do not say %q", w, tc.warn)
 			}
 			tab := d.Table("filter")
-			if len(tab.Chains) != 3 {
-				t.Fatalf("%d chains, want INPUT, FOO, BAR once each", len(tab.Chains))
+			if tab.NumChains() != 3 {
+				t.Fatalf("%d chains, want INPUT, FOO, BAR once each", tab.NumChains())
+			}
+			first := -1
+			for i, c := range tab.Chains() {
+				if c.Name == "FOO" && first < 0 {
+					first = i
+				}
 			}
 			foo := tab.Chain("FOO")
-			if foo == nil || foo.Len() != 1 || foo != &tab.Chains[slices.IndexFunc(tab.Chains, func(c Chain) bool { return c.Name == "FOO" })] {
+			if foo == nil || foo.Len() != 1 || *foo != tab.ChainAt(first) {
 				t.Fatalf("FOO = %+v", foo)
 			}
 			for _, r := range tab.Chain("INPUT").Rules() {
@@ -665,5 +670,52 @@ COMMIT
 				t.Errorf("%d runs, want %d: %+v", len(d.runs), tc.runs, d.runs)
 			}
 		})
+	}
+}
+
+// Tables parsed with one Cache hold their chains' shapes in blocks shared with the last table
+// whose chains there said the same: a chain that differs costs its block, not the table.
+func TestTableShapeBlocksShared(t *testing.T) {
+	base := kubeProxyDump(30000)
+	c := NewCache()
+	parse := func(in []byte) *Table {
+		t.Helper()
+		d, w, err := ParseShared(bytes.NewReader(in), c)
+		if err != nil || len(w) != 0 {
+			t.Fatalf("%v %v", err, w)
+		}
+		return d.Table("nat")
+	}
+	first := parse(base)
+	if len(first.shapes) < 3 {
+		t.Fatalf("%d chains make %d blocks: too few to tell", first.NumChains(), len(first.shapes))
+	}
+	shared := func(a, b *Table) []bool {
+		out := make([]bool, len(a.shapes))
+		for k := range a.shapes {
+			out[k] = k < len(b.shapes) && &a.shapes[k][0] == &b.shapes[k][0]
+		}
+		return out
+	}
+	same := parse(base)
+	for k, ok := range shared(first, same) {
+		if !ok {
+			t.Errorf("same dump: block %d not shared", k)
+		}
+	}
+	// The first Service's first endpoint chain is in block 0.
+	changed := parse(bytes.Replace(base, []byte("--to-destination 10.244.0.2:8080"), []byte("--to-destination 10.244.0.9:8080"), 1))
+	if changed.Pos("KUBE-SEP-0000000000000000")/shapeBlock != 0 {
+		t.Fatal("the changed chain is not in block 0")
+	}
+	for k, ok := range shared(same, changed) {
+		if ok != (k != 0) {
+			t.Errorf("one chain changed in block 0: block %d shared %v", k, ok)
+		}
+	}
+	for i, ch := range changed.Chains() {
+		if want := first.ChainAt(i); ch.Name != want.Name || ch.SameRules(&want) != (ch.Name != "KUBE-SEP-0000000000000000") {
+			t.Fatalf("chain %d: %s, SameRules %v", i, ch.Name, ch.SameRules(&want))
+		}
 	}
 }
