@@ -105,6 +105,8 @@ func (o *analyzeOptions) validate() error {
 
 func (o *analyzeOptions) run(cmd *cobra.Command, s Streams) error {
 	prog := startProgress(s, strings.Join(o.sources, " "))
+	stopWatch := watchPeakHeap(s.Err)
+	defer stopWatch()
 	m, err := analyze.Load(cmd.Context(), o.sources, prog.options(o.maxBytes))
 	if err != nil {
 		prog.done()
@@ -117,6 +119,7 @@ func (o *analyzeOptions) run(cmd *cobra.Command, s Streams) error {
 	if err != nil {
 		return err
 	}
+	stopWatch()
 	writeHeapProfile(s.Err, "")
 	rep := report.Build(m.Bundle, m, res, Version())
 	// --fail-on looks at every finding, whatever --min-severity hides from the report.
