@@ -8,9 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"unsafe"
 
 	"github.com/mholt/archives"
 )
@@ -321,29 +321,71 @@ func TestExpansionRatioWarns(t *testing.T) {
 	}
 }
 
-// Options.Buffer lends the buffer a file is read into: the file's bytes are in it, and a buffer
-// too small is not used.
-func TestOpenReadsIntoLentBuffers(t *testing.T) {
+// Options.ClaimStream takes a file as it is read: its Stream gets exactly the file's bytes (cut
+// at MaxFileBytes, with the bundle's warning), the bundle keeps what End returns and no bytes,
+// and Claim is not offered the file. From an archive and from a directory alike.
+func TestOpenStreamsClaimedFiles(t *testing.T) {
 	src := t.TempDir()
-	writeTree(t, src, map[string]string{"cluster/version.json": "{}\n", "nodes/n1/a.txt": "hello\n", "nodes/n1/b.txt": "a longer file than the buffer\n"})
+	big := strings.Repeat("0123456789abcdef\n", 64<<10) // over MaxFileBytes, in many writes
+	writeTree(t, src, map[string]string{"cluster/version.json": "{}\n", "nodes/n1/a.txt": "hello\n",
+		"nodes/n1/blank.txt": " \n\t\n", "nodes/n1/big.txt": big, "nodes/n1/kept.txt": "not streamed\n"})
 	archive := archiveOf(t, src, filepath.Join(t.TempDir(), "b.tgz"), archives.CompressedArchive{Compression: archives.Gz{}, Archival: archives.Tar{}})
-	lent := map[string][]byte{}
-	b, err := Open(context.Background(), []string{archive}, Options{Buffer: func(name string, size int64) []byte {
-		buf := make([]byte, 7, 16)
-		lent[path.Base(name)] = buf[:cap(buf)]
-		return buf
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]string{"a.txt": "hello\n", "b.txt": "a longer file than the buffer\n"} {
-		f := b.File("nodes/n1/" + name)
-		if f == nil || string(f.Data) != want {
-			t.Fatalf("%s: %v", name, f)
-		}
-		inLent := len(f.Data) > 0 && unsafe.SliceData(f.Data) == unsafe.SliceData(lent[name])
-		if inLent != (name == "a.txt") {
-			t.Errorf("%s read into the lent buffer: %v", name, inLent)
-		}
+	const maxFile = 1 << 20
+	for _, source := range []string{archive, src} {
+		t.Run(filepath.Base(source), func(t *testing.T) {
+			got := map[string]*recordStream{}
+			var claimed []string
+			b, err := Open(context.Background(), []string{source}, Options{MaxFileBytes: maxFile,
+				ClaimStream: func(name string, size int64) Stream {
+					if path.Base(name) == "kept.txt" || !strings.Contains(name, "nodes/") {
+						return nil
+					}
+					s := &recordStream{size: size}
+					got[path.Base(name)] = s
+					return s
+				},
+				Claim: func(name string, data []byte) Content {
+					claimed = append(claimed, path.Base(name))
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range map[string]string{"a.txt": "hello\n", "blank.txt": " \n\t\n", "big.txt": big[:maxFile]} {
+				s, f := got[name], b.File("nodes/n1/"+name)
+				if s == nil || f == nil {
+					t.Fatalf("%s: stream %v, file %v", name, s, f)
+				}
+				if s.String() != want || s.ends != 1 || s.size != int64(len(s.String())) && name != "big.txt" {
+					t.Errorf("%s: streamed %d bytes (want %d), %d ends, size hint %d", name, s.Len(), len(want), s.ends, s.size)
+				}
+				if f.Data != nil || f.Claimed() != Content(s) || f.Size() != len(want) || f.Blank() != (name == "blank.txt") {
+					t.Errorf("%s: data %v, claimed %v, size %d, blank %v", name, f.Data != nil, f.Claimed() == Content(s), f.Size(), f.Blank())
+				}
+			}
+			if !hasWarning(b, "big.txt", "only its start was read") {
+				t.Errorf("no warning for the cut file: %v", b.Warnings)
+			}
+			if slices.Contains(claimed, "a.txt") || !slices.Contains(claimed, "kept.txt") {
+				t.Errorf("Claim offered %v", claimed)
+			}
+		})
 	}
 }
+
+// recordStream keeps what is streamed to it; it is the Content End returns.
+type recordStream struct {
+	bytes.Buffer
+	size int64
+	ends int
+}
+
+func (s *recordStream) End() Content { s.ends++; return s }
+func (s *recordStream) Line(n int) (string, bool) {
+	lines := strings.Split(s.String(), "\n")
+	if n < 1 || n > len(lines) {
+		return "", false
+	}
+	return lines[n-1], true
+}
+func (s *recordStream) Lines() int { return strings.Count(s.String(), "\n") }

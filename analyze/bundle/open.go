@@ -30,10 +30,19 @@ type Options struct {
 	// Progress, when set, is called as a tar-based archive is read: its bytes read so far and
 	// its size. Directories and zip files (read through ReadAt) do not report.
 	Progress func(read, total int64)
-	// Buffer, when set, may give the buffer a file is read into (empty, with room for size
-	// bytes), or nil for a new one: a claimer that drops the bytes of the files it parses can
-	// hand them out again.
-	Buffer func(name string, size int64) []byte
+	// ClaimStream, when set, is offered each file before it is read (name as for Claim; size as
+	// the archive header or the file system says). A claimer that parses the file as it comes
+	// returns a Stream: the file's bytes are written to it as they are decompressed, never held
+	// whole, and the bundle keeps the Content its End returns. Claim is not offered that file.
+	ClaimStream func(name string, size int64) Stream
+}
+
+// Stream takes a claimed file's bytes as they are read (Options.ClaimStream).
+type Stream interface {
+	io.Writer
+	// End is called once, after the last Write (the file read whole, or cut short: the bundle
+	// warns about that itself). It returns what the bundle keeps of the file.
+	End() Content
 }
 
 // Content is a file's text kept by whoever claimed it (a parser that can give back every line
@@ -81,7 +90,7 @@ func Open(ctx context.Context, sources []string, opts Options) (*Bundle, error) 
 		opts.MaxFileBytes = defaultMaxFile
 	}
 	b := newBundle()
-	budget := &budget{left: opts.MaxTotalBytes, perFile: opts.MaxFileBytes, buffer: opts.Buffer}
+	budget := &budget{left: opts.MaxTotalBytes, perFile: opts.MaxFileBytes}
 	var errs []error
 	for _, src := range sources {
 		entries, err := readSource(ctx, src, budget, b, &opts)
@@ -176,7 +185,6 @@ func findRoot(entries []entry) (root string, found bool) {
 type budget struct {
 	left    int64
 	perFile int64
-	buffer  func(name string, size int64) []byte // Options.Buffer
 }
 
 var errBudget = errors.New("uncompressed size budget exhausted")
@@ -185,28 +193,68 @@ var errBudget = errors.New("uncompressed size budget exhausted")
 // size is what the archive header says (a hint: never trusted beyond the budget).
 func (bu *budget) readAll(name string, r io.Reader, size int64, b *Bundle) ([]byte, error) {
 	limit := min(bu.perFile, bu.left)
-	hint := min(size, limit) + 1
-	var buf []byte
-	if bu.buffer != nil && size > 0 && hint <= 1<<30 {
-		if b := bu.buffer(name, hint); cap(b) >= int(hint) {
-			buf = b[:0]
-		}
-	}
-	data, err := readHinted(io.LimitReader(r, limit+1), hint, buf)
+	data, err := readHinted(io.LimitReader(r, limit+1), min(size, limit)+1)
 	if len(data) == 0 {
-		data = nil // not a lent buffer's room kept for an empty file
+		data = nil
 	}
-	if int64(len(data)) > limit {
+	over := int64(len(data)) > limit
+	if over {
 		data = data[:limit]
-		if limit == bu.left {
+	}
+	return data, bu.take(name, int64(len(data)), over, err, b)
+}
+
+// take counts n bytes of a file against the budget. over: the file had more than its limit,
+// which is an error when the budget, not the per-file cap, set it.
+func (bu *budget) take(name string, n int64, over bool, err error, b *Bundle) error {
+	if over {
+		if bu.left <= bu.perFile {
 			bu.left = 0
-			return data, fmt.Errorf("%w at %s (raise --max-bytes to read more)", errBudget, name)
+			return fmt.Errorf("%w at %s (raise --max-bytes to read more)", errBudget, name)
 		}
 		b.Warn(name, 0, "file larger than %d bytes; only its start was read", bu.perFile)
 		// Drain is not needed: the archive walker skips to the next header itself.
 	}
-	bu.left -= int64(len(data))
-	return data, err
+	bu.left -= n
+	return err
+}
+
+// read reads one file: into memory, offered to Claim, or (when ClaimStream takes it) written
+// to the claimer's Stream as it comes. An entry with a size is returned with the error that cut
+// the read short.
+func (bu *budget) read(name string, r io.Reader, size int64, b *Bundle, o *Options) (entry, error) {
+	var st Stream
+	if o.ClaimStream != nil && size > 0 {
+		st = o.ClaimStream(name, size)
+	}
+	if st == nil {
+		data, err := bu.readAll(name, r, size, b)
+		return o.newEntry(name, data), err
+	}
+	limit := min(bu.perFile, bu.left)
+	w := &streamWriter{w: st, blank: true}
+	n, err := io.Copy(w, io.LimitReader(r, limit))
+	over := false
+	if err == nil && n == limit {
+		var one [1]byte
+		k, _ := io.ReadFull(r, one[:])
+		over = k > 0
+	}
+	err = bu.take(name, n, over, err, b)
+	return entry{name: name, size: int(n), content: st.End(), blank: w.blank}, err
+}
+
+// streamWriter passes a streamed file's bytes on, noting whether any is not a blank.
+type streamWriter struct {
+	w     io.Writer
+	blank bool
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	if s.blank && len(bytes.TrimSpace(p)) > 0 {
+		s.blank = false
+	}
+	return s.w.Write(p)
 }
 
 // countingFile reports how much of the archive was read (zip reads through ReadAt and Seek,
@@ -226,13 +274,11 @@ func (c *countingFile) Read(p []byte) (int, error) {
 
 // readHinted reads r to its end into one buffer of the expected size (growing it if the hint
 // was short), instead of io.ReadAll's doubling and copying.
-func readHinted(r io.Reader, hint int64, buf []byte) ([]byte, error) {
-	if buf == nil && (hint <= 0 || hint > 1<<30) {
+func readHinted(r io.Reader, hint int64) ([]byte, error) {
+	if hint <= 0 || hint > 1<<30 {
 		return io.ReadAll(r)
 	}
-	if buf == nil {
-		buf = make([]byte, 0, hint)
-	}
+	buf := make([]byte, 0, hint)
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -284,17 +330,17 @@ func readDir(dir string, bu *budget, b *Bundle, o *Options) ([]entry, error) {
 		if st, err := f.Stat(); err == nil {
 			size = st.Size()
 		}
-		data, err := bu.readAll(rel, f, size, b)
+		e, err := bu.read(rel, f, size, b, o)
 		f.Close()
 		if errors.Is(err, errBudget) {
-			out = append(out, o.newEntry(rel, data))
+			out = append(out, e)
 			return err
 		}
 		if err != nil {
 			b.Warn(rel, 0, "cannot read: %v", err)
 			return nil
 		}
-		out = append(out, o.newEntry(rel, data))
+		out = append(out, e)
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
@@ -350,16 +396,16 @@ func readArchive(ctx context.Context, src string, bu *budget, b *Bundle, o *Opti
 			b.Warn(name, 0, "cannot open entry: %v", err)
 			return nil
 		}
-		data, err := bu.readAll(name, rc, info.Size(), b)
+		e, err := bu.read(name, rc, info.Size(), b, o)
 		rc.Close()
 		if err != nil {
-			if len(data) > 0 {
-				out = append(out, o.newEntry(name, data))
-				b.Warn(name, 0, "entry cut short after %d bytes: %v", len(data), err)
+			if e.size > 0 {
+				out = append(out, e)
+				b.Warn(name, 0, "entry cut short after %d bytes: %v", e.size, err)
 			}
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
-		out = append(out, o.newEntry(name, data))
+		out = append(out, e)
 		return nil
 	})
 	if err != nil && len(out) > 0 && !strings.Contains(err.Error(), out[len(out)-1].name) {

@@ -202,10 +202,9 @@ func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, e
 	env := newParseEnv()
 	pre := newPrefetch(env)
 	opts.Claim = pre.claim
-	opts.Buffer = pre.buffer
+	opts.ClaimStream = pre.claimStream
 	b, err := bundle.Open(ctx, sources, opts)
 	pre.finish()
-	drain(&dumpBuffers)
 	if err != nil {
 		return nil, err
 	}

@@ -22,10 +22,11 @@ import (
 // overlaps YAML decoding and capture parsing (the others). Build then takes the results instead
 // of parsing again.
 //
-// iptables dumps (nine tenths of a big bundle) are claimed: once parsed, their bytes are dropped
-// and the bundle asks the parsed dump for lines (iptables.Dump.Line gives back every line
-// exactly). Rule texts are shared between nodes through one iptables.Cache; IPVS servers, ipset
-// members and interface addresses through their parsers' caches.
+// iptables dumps (nine tenths of a big bundle) are streamed (bundle.Options.ClaimStream): parsed
+// as they come out of the decompressor, their bytes never held whole, and the bundle asks the
+// parsed dump for lines (iptables.Dump.Line gives back every line exactly). Rule texts are
+// shared between nodes through one iptables.Cache; IPVS servers, ipset members and interface
+// addresses through their parsers' caches.
 
 // sharedParsers are the capture formats whose parse shares state between nodes.
 var sharedParsers = map[string]sharedParser{
@@ -41,8 +42,8 @@ var sharedParsers = map[string]sharedParser{
 
 type sharedParser struct {
 	parse func(io.Reader, *parseEnv) (any, []diag.Warning, error)
-	// lines: the parsed capture gives back its lines (iptables.Dump.Line), so its bytes are
-	// dropped once it is parsed (claimsDump).
+	// lines: the parsed capture gives back its lines (iptables.Dump.Line), so it is parsed as
+	// it streams and its bytes are never kept (claimsDump).
 	lines bool
 }
 
@@ -138,30 +139,18 @@ type prefetch struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	byData map[*byte]*pending
-
-	// Bytes of claimed dumps handed over but not parsed yet. Reading waits while there are
-	// more than maxInflight: decompression outruns parsing, and a claimed dump's bytes are only
-	// freed once it is parsed, so without a bound a 2 GB bundle would sit in memory unparsed.
-	// (Other files stay in the bundle after parsing: holding reading back for them saves
-	// nothing and would stall decompression behind a 200 MB pods.yaml.)
-	inflight     int64
-	inflightCond *sync.Cond
+	lastStream *pending // the last dump streamed (claimStream)
 }
-
-// 48 MB is one node's 33 MB kube-proxy dump waiting while the workers parse others: enough to
-// keep them fed, and on the large workload about −5% peak RSS against 128 MB for the same time (the
-// waiting bytes are live at every collection of the load, and the heap grows to 1.5× that).
-const maxInflight = 48 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {
 	rel string         // where the file will be in the bundle (guessed from the entry name)
 	cf  *CaptureFormat // nil for a cluster file
-	// claimed: an iptables dump whose bytes are dropped once parsed (the bundle asks it for
-	// lines)
-	claimed bool
-	data    []byte // dropped after parsing when claimed
-	done    chan struct{}
+	// streamed: an iptables dump parsed as it is read (claimStream); the bundle asks it for
+	// lines
+	streamed bool
+	data     []byte // dropped after decoding when packs
+	done     chan struct{}
 
 	v     any
 	warns []diag.Warning
@@ -179,7 +168,6 @@ var packMin = 1 << 20
 
 func newPrefetch(env *parseEnv) *prefetch {
 	p := &prefetch{env: env, work: make(chan *pending, 1024), byData: map[*byte]*pending{}}
-	p.inflightCond = sync.NewCond(&p.mu)
 	for range runtime.GOMAXPROCS(0) {
 		p.wg.Add(1)
 		go func() {
@@ -207,8 +195,7 @@ func guessRel(name string) string {
 	return ""
 }
 
-// claim is bundle.Options.Claim: it queues a job for a cluster file or node capture, and
-// claims iptables dumps.
+// claim is bundle.Options.Claim: it queues a job for a cluster file or node capture.
 func (p *prefetch) claim(name string, data []byte) bundle.Content {
 	rel := guessRel(name)
 	pd := &pending{rel: rel, data: data, done: make(chan struct{})}
@@ -222,45 +209,72 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 	default:
 		return nil
 	}
-	pd.claimed = claimsDump(rel)
 	// A big cluster file (pods.yaml: a tenth of a big bundle) or node capture (an IPVS node's
 	// listing of ten thousand virtual servers, its kube-ipvs0 addresses and local routes) is
-	// claimed too: once decoded or parsed, its bytes are packed (bundle.Pack) instead of
-	// waiting for the end of the load, fifty nodes' worth of them live at every collection.
-	pd.packs = !pd.claimed && len(data) >= packMin
-	p.mu.Lock()
-	if pd.claimed {
-		for p.inflight > 0 && p.inflight+int64(len(data)) > maxInflight {
-			p.inflightCond.Wait()
-		}
-		p.inflight += int64(len(data))
-	}
-	if !pd.claimed && !pd.packs {
+	// claimed: once decoded or parsed, its bytes are packed (bundle.Pack) instead of waiting
+	// for the end of the load, fifty nodes' worth of them live at every collection.
+	pd.packs = len(data) >= packMin
+	if !pd.packs {
 		// A claimed file is found through its Content. A key into its bytes would keep them
-		// alive after the parse drops them.
+		// alive after they are packed.
+		p.mu.Lock()
 		p.byData[unsafe.SliceData(data)] = pd
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
 	p.work <- pd
-	switch {
-	case pd.claimed:
-		return (*claimedDump)(pd)
-	case pd.packs:
+	if pd.packs {
 		return (*claimedFile)(pd)
 	}
 	return nil
 }
 
-func (p *prefetch) run(pd *pending) {
-	if pd.claimed {
-		size := int64(len(pd.data))
-		defer func() {
-			p.mu.Lock()
-			p.inflight -= size
-			p.inflightCond.Broadcast()
-			p.mu.Unlock()
-		}()
+// claimStream is bundle.Options.ClaimStream: an iptables dump is parsed as it is read, on a
+// goroutine of its own that the bundle's reader feeds through a pipe (roomPipe). Reading waits
+// when the parse is 4 MB behind: a dump's bytes are never held whole (fifty nodes' 33 MB dumps
+// were three or four buffers live at every collection of the load: −170 MB peak RSS on large),
+// and the parse runs beside decompression.
+func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
+	rel := guessRel(name)
+	if !claimsDump(rel) {
+		return nil
 	}
+	pd := &pending{rel: rel, cf: capturesByFile[path.Base(rel)], streamed: true, done: make(chan struct{})}
+	pipe := newRoomPipe()
+	p.mu.Lock()
+	prev := p.lastStream
+	p.lastStream = pd
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(pd.done)
+		if prev != nil {
+			// One dump at a time: the next is read against what the last one put in the cache
+			// (its rules, chains and layout, published as its parse ends), rather than every
+			// small dump of a bundle parsed cold at once.
+			<-prev.done
+		}
+		pd.v, pd.warns, pd.err = sharedParsers[pd.cf.Name].parse(pipe, p.env)
+		// A parse that stopped early (a read error) must not leave the writer blocked.
+		_, _ = io.Copy(io.Discard, pipe)
+	}()
+	return &dumpStream{pd: pd, w: pipe}
+}
+
+// dumpStream is the bundle's end of a streamed dump's pipe.
+type dumpStream struct {
+	pd *pending
+	w  *roomPipe
+}
+
+func (s *dumpStream) Write(b []byte) (int, error) { return s.w.Write(b) }
+
+func (s *dumpStream) End() bundle.Content {
+	s.w.Close()
+	return (*claimedDump)(s.pd)
+}
+
+func (p *prefetch) run(pd *pending) {
 	defer close(pd.done)
 	switch {
 	case pd.cf == nil && pd.packs:
@@ -277,16 +291,10 @@ func (p *prefetch) run(pd *pending) {
 		pd.packed = bundle.Pack(pd.data)
 		pd.data = nil
 	}
-	if pd.claimed {
-		// The dump gives the lines back now; its bytes hold the next dump read.
-		b := pd.data[:0]
-		pd.data = nil
-		dumpBuffers.Put(&b)
-	}
 }
 
-// claimsDump reports whether the file at rel is an iptables dump: claimed, parsed as soon as
-// it is read, and its bytes dropped (the parsed dump gives its lines back).
+// claimsDump reports whether the file at rel is an iptables dump: streamed to its parser as
+// it is read, and its bytes never kept (the parsed dump gives its lines back).
 func claimsDump(rel string) bool {
 	if !strings.HasPrefix(rel, "nodes/") || strings.Count(rel, "/") != 2 {
 		return false
@@ -295,28 +303,7 @@ func claimsDump(rel string) bool {
 	return cf != nil && sharedParsers[cf.Name].lines
 }
 
-// dumpBuffers holds the bytes of dumps already parsed, to read the next ones into: fifty nodes'
-// 33 MB dumps are otherwise 1.6 GB of garbage for the collector to pace itself on.
-var dumpBuffers sync.Pool
-
-// buffer is bundle.Options.Buffer: a parsed dump's bytes for a dump about to be read.
-func (p *prefetch) buffer(name string, size int64) []byte {
-	if !claimsDump(guessRel(name)) {
-		return nil
-	}
-	for range 2 { // a buffer too small for this dump is dropped
-		b, _ := dumpBuffers.Get().(*[]byte)
-		if b == nil {
-			return nil
-		}
-		if int64(cap(*b)) >= size {
-			return (*b)[:0]
-		}
-	}
-	return nil
-}
-
-// finish waits for every job; the results stay for Build.
+// finish waits for every job and streamed parse; the results stay for Build.
 func (p *prefetch) finish() {
 	close(p.work)
 	p.wg.Wait()
@@ -345,7 +332,7 @@ func (p *prefetch) lookup(f *bundle.File) *pending {
 	return pd
 }
 
-// claimedDump is a claimed iptables dump: the bundle's view of its lines.
+// claimedDump is a streamed iptables dump: the bundle's view of its lines.
 type claimedDump pending
 
 func (c *claimedDump) dump() *iptables.Dump {
