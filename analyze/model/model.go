@@ -213,6 +213,7 @@ func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, e
 	// through two more collections, the first ones of the rules: 120 MB of buffers on large.
 	drain(&itemScratchPool)
 	iptables.ReleaseScratch()
+	freePipeChunks()
 	// Every node is parsed: the caches that shared rules, servers and routes between them are
 	// maps of every text and name seen (~20 MB on large); the model holds what they found.
 	m.parse = nil

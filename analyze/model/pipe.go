@@ -86,3 +86,14 @@ func (p *roomPipe) Read(b []byte) (int, error) {
 	p.cur = p.cur[n:]
 	return n, nil
 }
+
+// freePipeChunks empties the free list: no more dumps are coming.
+func freePipeChunks() {
+	for {
+		select {
+		case <-freeChunks:
+		default:
+			return
+		}
+	}
+}

@@ -121,7 +121,11 @@ func (env *parseEnv) decodeCluster(f *bundle.File) fileResult {
 	pd := env.pre.lookup(f)
 	if pd != nil && pd.cf == nil && pd.rel == f.Path {
 		<-pd.done
-		return pd.file
+		// The model takes the objects; a packed file's job stays as the bundle's view of its
+		// lines, and must not hold the list of them (60,000 pods: 13 MB).
+		r := pd.file
+		pd.file = fileResult{}
+		return r
 	}
 	if pd != nil && pd.packs {
 		// Claimed under a path that turned out wrong: its objects name the wrong file. Decode
