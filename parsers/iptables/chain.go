@@ -7,6 +7,7 @@ import (
 	"iter"
 	"math"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -19,26 +20,21 @@ import (
 // what is this dump's own: its counters and lines, packed as varints in the dump's column
 // (Dump.cols). A rule is rebuilt as a Rule value when it is read (Rules, Rule).
 //
-// A Chain is a value a Table makes when asked (ChainAt): the declaration's line and the first
-// rule's are in the column too.
+// A Chain is a value a Table makes when asked (ChainAt): the first rule's line is in the
+// column too, and the declaration's from the table's runs of consecutive declarations.
 type Chain struct {
 	*chainShape
 	cols *[]byte // the dump's column
 	// off is where the chain's part of the column starts; while parsing, the chain's index in
 	// parser.pendingChains.
 	off  uint32
-	line int32 // the first rule's line
+	line int32  // the first rule's line
+	decl uint32 // the declaration's line
 }
 
 // Line is the line of the chain's declaration (of its first rule, for a chain a rule created
 // without one).
-func (c *Chain) Line() int {
-	if c.cols == nil {
-		return 0
-	}
-	cur := cursor{b: *c.cols, pos: int(c.off) + 1}
-	return int(cur.uvarint())
-}
+func (c *Chain) Line() int { return int(c.decl) }
 
 // chainShape is what a chain is apart from its counters and lines.
 type chainShape struct {
@@ -52,12 +48,11 @@ type chainShape struct {
 
 // Counters are the declaration's '[packets:bytes]' (a builtin chain's policy counters).
 func (c *Chain) Counters() (packets, bytes uint64) {
-	if c.cols == nil {
+	if c.cols == nil || (*c.cols)[c.off]&modeDeclCounters == 0 {
 		return 0, 0
 	}
 	cur := cursor{b: *c.cols, pos: int(c.off) + 1}
-	cur.uvarint() // the declaration's line
-	cur.uvarint() // the first rule's
+	cur.uvarint() // the first rule's line
 	return cur.uvarint(), cur.uvarint()
 }
 
@@ -139,9 +134,9 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches, Target: r.Target, Unparsed: r.Unparsed})
 }
 
-// A chain's part of the column is a mode byte, the declaration's line, the first rule's line
-// (Chain.line: where its rules would start, for a chain with none), packets and bytes
-// (uvarints), then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
+// A chain's part of the column is a mode byte, the first rule's line (Chain.line: where its
+// rules would start, for a chain with none), the declaration's packets and bytes unless both
+// are 0 (modeDeclCounters; uvarints), then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
 // (modeLines only; the first rule's from Chain.line), and its packets and bytes (uvarints) when
 // it has counters.
 const (
@@ -150,6 +145,9 @@ const (
 	modePrefix = 1 << 1 // every rule is "[pkts:bytes] " + its Spec's text
 	modeMixed  = 2 << 1 // each rule has a flags byte
 	modeForm   = 3 << 1
+	// modeDeclCounters: the declaration's counters are in the column (a user chain's are
+	// [0:0]: 2 bytes less for each of 72,000 chains a node).
+	modeDeclCounters = 1 << 3
 
 	flagCounters = 1 << 0
 	flagPrefixed = 1 << 1
@@ -167,10 +165,11 @@ func (c *Chain) cursor() cursor {
 		return cursor{line: int(c.line) - 1}
 	}
 	cur := cursor{b: *c.cols, pos: int(c.off) + 1, mode: (*c.cols)[c.off], line: int(c.line) - 1}
-	cur.uvarint() // the declaration's line, the first rule's, and the declaration's counters
-	cur.uvarint()
-	cur.uvarint()
-	cur.uvarint()
+	cur.uvarint() // the first rule's line
+	if cur.mode&modeDeclCounters != 0 {
+		cur.uvarint()
+		cur.uvarint()
+	}
 	return cur
 }
 
@@ -269,6 +268,7 @@ func (p *parser) freeze() {
 	cols := slices.Grow(p.cols[:0], size)
 	for i, pc := range chains {
 		rules := sorted[start[i]:start[i+1]]
+		pc.tab.addDecl(pc.pos, pc.decl)
 		pc.c.off = uint32(len(cols))
 		cols = appendColumn(cols, rules, pc)
 		p.shareShape(pc, rules)
@@ -401,11 +401,15 @@ func appendColumn(b []byte, rules []pendingRule, pc pendingChain) []byte {
 			c.line = int32(rules[0].Line)
 		}
 	}
+	if pc.packets != 0 || pc.bytes != 0 {
+		mode |= modeDeclCounters
+	}
 	b = append(b, mode)
-	b = binary.AppendUvarint(b, uint64(pc.decl))
 	b = binary.AppendUvarint(b, uint64(c.line))
-	b = binary.AppendUvarint(b, pc.packets)
-	b = binary.AppendUvarint(b, pc.bytes)
+	if mode&modeDeclCounters != 0 {
+		b = binary.AppendUvarint(b, pc.packets)
+		b = binary.AppendUvarint(b, pc.bytes)
+	}
 	prev := int(c.line) - 1
 	for i := range rules {
 		r := &rules[i].Rule
@@ -437,7 +441,7 @@ type pendingChain struct {
 	tab            *Table
 	pos            int32 // in tab.parsing
 	rules          int32
-	decl           int    // the declaration's line
+	decl           int    // the declaration's line (Table.decls, after)
 	packets, bytes uint64 // the declaration's counters
 }
 
@@ -497,6 +501,30 @@ func (p *parser) shareShape(pc pendingChain, rules []pendingRule) {
 // shapeBlock is how many chains' shapes a block of Table.shapes holds: a block is shared by the
 // tables whose chains there say the same, and fifty kube-proxy nodes differ in a few chains.
 const shapeBlock = 256
+
+// declRun is a run of chains declared on consecutive lines: chain (a position in the table) on
+// line, the next one on line+1, and so on to the next run.
+type declRun struct{ chain, line uint32 }
+
+// addDecl records that the table's chain at pos (the next one) is declared at line.
+func (t *Table) addDecl(pos int32, line int) {
+	if k := len(t.decls) - 1; k >= 0 && int(t.decls[k].line)+int(uint32(pos)-t.decls[k].chain) == line {
+		return
+	}
+	t.decls = append(t.decls, declRun{uint32(pos), uint32(line)})
+}
+
+// declLine is the line of the table's chain i's declaration.
+func (t *Table) declLine(i int) uint32 {
+	k := len(t.decls) - 1
+	if k > 0 {
+		k = sort.Search(len(t.decls), func(k int) bool { return int(t.decls[k].chain) > i }) - 1
+	}
+	if k < 0 {
+		return 0
+	}
+	return t.decls[k].line + uint32(i) - t.decls[k].chain
+}
 
 // tableShapes is the shape of each of t's chains, in blocks: the last table frozen with t's
 // index has the block when its chains there had the same shapes, held once.

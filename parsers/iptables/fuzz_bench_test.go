@@ -40,6 +40,12 @@ func FuzzParse(f *testing.F) {
 				if byName := tab.Chain(c.Name); byName == nil || tab.Pos(c.Name) != i || *byName != c {
 					t.Fatalf("chain %q not found by name", c.Name)
 				}
+				// Its line is its declaration's, or (a chain a rule created) that rule's.
+				decl, ok := d.Line(c.Line())
+				f := strings.Fields(strings.TrimPrefix(strings.TrimLeft(decl, " \t"), ":"))
+				if !ok || !c.Undeclared && (len(f) == 0 || f[0] != c.Name || !strings.HasPrefix(strings.TrimLeft(decl, " \t"), ":")) {
+					t.Fatalf("chain %q: line %d is %q", c.Name, c.Line(), decl)
+				}
 				for _, r := range c.Rules() {
 					if r.Line < 1 || r.Line > lines || r.Chain != c.Name {
 						t.Fatalf("bad rule %+v", r)

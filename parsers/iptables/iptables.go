@@ -200,6 +200,7 @@ type Table struct {
 	index     *chainIndex      // after: shared by the dumps with the same chains
 	shapes    [][]*chainShape  // after: each chain's shape, in blocks of shapeBlock chains
 	offs      []uint32         // after: where each chain's part of cols starts
+	decls     []declRun        // after: the lines of the chains' declarations
 	cols      *[]byte          // the dump's column
 }
 
@@ -359,9 +360,8 @@ func (t *Table) NumChains() int { return len(t.offs) }
 
 // ChainAt is the table's chain i (0-based, in declaration order).
 func (t *Table) ChainAt(i int) Chain {
-	c := Chain{chainShape: t.shapes[i/shapeBlock][i%shapeBlock], cols: t.cols, off: t.offs[i]}
+	c := Chain{chainShape: t.shapes[i/shapeBlock][i%shapeBlock], cols: t.cols, off: t.offs[i], decl: t.declLine(i)}
 	cur := cursor{b: *t.cols, pos: int(c.off) + 1}
-	cur.uvarint() // the declaration's line
 	c.line = int32(cur.uvarint())
 	return c
 }
