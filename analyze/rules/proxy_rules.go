@@ -7,6 +7,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/finding"
 	"github.com/netsift/netsift/analyze/model"
+	"github.com/netsift/netsift/parsers/ipvsadm"
 )
 
 // The three dataplane-versus-API rules (rules-missing, rules-stale, ipvs.no-real-servers)
@@ -231,7 +232,7 @@ var kubeProxyRulesStale = &Rule{
 						slotsOf, slots = ix, tmemo.slots(ix)
 					}
 					ts := ix.targets(int(i), slots, tmemo)
-					if agrees(ts, want, allowed) {
+					if agrees(ts, targetAddr, want, allowed) {
 						continue // the common case, checked without building maps
 					}
 					anchor = func() int { return ix.services.Rule(int(i)).Line }
@@ -243,6 +244,9 @@ var kubeProxyRulesStale = &Rule{
 					vs := dp.ix.ipvs.find(sp.vip)
 					if vs == nil || len(vs.RealServers) == 0 {
 						continue // rules-missing, ipvs.no-real-servers
+					}
+					if agrees(vs.RealServers, realServerAddr, want, allowed) {
+						continue
 					}
 					anchor = func() int { return vs.Line }
 					programmed = map[netip.AddrPort]int{}
@@ -423,20 +427,30 @@ var ipvsNoRealServers = &Rule{
 	},
 }
 
-// agrees reports whether the DNAT targets are all allowed and cover every wanted endpoint.
-func agrees(ts []dnatTarget, want, allowed map[netip.AddrPort]model.ServiceEndpoint) bool {
-	for _, t := range ts {
-		if _, ok := allowed[t.addr]; !ok {
+// agrees reports whether what a node programs for a Service port (DNAT targets, IPVS real
+// servers) is all allowed and covers every wanted endpoint: the common case, told without the
+// maps the report needs. addrOf gives an entry's address, and whether it is draining (an IPVS
+// real server at weight 0, which need not be allowed).
+func agrees[T any](xs []T, addrOf func(T) (a netip.AddrPort, draining bool), want, allowed map[netip.AddrPort]model.ServiceEndpoint) bool {
+	n := 0
+	for _, x := range xs {
+		a, draining := addrOf(x)
+		if _, ok := allowed[a]; !ok {
+			if draining {
+				continue
+			}
 			return false
 		}
+		n++
 	}
-	if len(ts) < len(want) {
+	if n < len(want) {
 		return false
 	}
 	if len(want) > 16 {
-		seen := make(map[netip.AddrPort]bool, len(ts))
-		for _, t := range ts {
-			seen[t.addr] = true
+		seen := make(map[netip.AddrPort]bool, len(xs))
+		for _, x := range xs {
+			a, _ := addrOf(x)
+			seen[a] = true
 		}
 		for a := range want {
 			if !seen[a] {
@@ -447,8 +461,8 @@ func agrees(ts []dnatTarget, want, allowed map[netip.AddrPort]model.ServiceEndpo
 	}
 	for a := range want {
 		found := false
-		for _, t := range ts {
-			if t.addr == a {
+		for _, x := range xs {
+			if b, _ := addrOf(x); b == a {
 				found = true
 				break
 			}
@@ -458,4 +472,10 @@ func agrees(ts []dnatTarget, want, allowed map[netip.AddrPort]model.ServiceEndpo
 		}
 	}
 	return true
+}
+
+func targetAddr(t dnatTarget) (netip.AddrPort, bool) { return t.addr, false }
+
+func realServerAddr(rs *ipvsadm.RealServer) (netip.AddrPort, bool) {
+	return rs.Address, rs.Weight == 0
 }
