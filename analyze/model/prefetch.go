@@ -138,11 +138,11 @@ func (env *parseEnv) decodeCluster(f *bundle.File) fileResult {
 
 // prefetch runs parse jobs for files as they are read.
 type prefetch struct {
-	env    *parseEnv
-	work   chan *pending
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	byData map[*byte]*pending
+	env        *parseEnv
+	work       chan *pending
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	byData     map[*byte]*pending
 	lastStream *pending // the last dump streamed (claimStream)
 }
 
