@@ -144,7 +144,19 @@ type prefetch struct {
 	mu         sync.Mutex
 	byData     map[*byte]*pending
 	lastStream *pending // the last dump streamed (claimStream)
+
+	// Bytes of files to be packed once parsed (pending.packs) that wait for a worker. Reading
+	// waits while there are more than maxQueued: when the workers are busy (60,000 pods take
+	// one for five seconds), decompression would otherwise queue every node's IPVS listing
+	// unparsed (280 MB on large-ipvs). A file is counted until a worker takes it, not until it
+	// is done, so reading never waits behind one big file's decoding.
+	queued     int64
+	queuedCond *sync.Cond
 }
+
+// maxQueued is room for a big cluster's other cluster files (services, endpoints, events: 60
+// MB on large) queued behind pods.yaml, and a dozen nodes' IPVS listings.
+const maxQueued = 64 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {
@@ -166,12 +178,15 @@ type pending struct {
 	packed bundle.Content
 }
 
-// packMin is the size from which a cluster file is packed as soon as it is decoded (tests
-// lower it: the fixtures' files are small).
-var packMin = 1 << 20
+// packMin is the size from which a cluster file or node capture is packed as soon as it is
+// decoded or parsed (tests lower it: the fixtures' files are small). Every file is packed by the
+// end of the load anyway (bundle.Compact): earlier costs nothing more, and an IPVS node's 1 MB
+// of routes does not wait unpacked for the other forty-nine.
+var packMin = 64 << 10
 
 func newPrefetch(env *parseEnv) *prefetch {
 	p := &prefetch{env: env, work: make(chan *pending, 1024), byData: map[*byte]*pending{}}
+	p.queuedCond = sync.NewCond(&p.mu)
 	for range runtime.GOMAXPROCS(0) {
 		p.wg.Add(1)
 		go func() {
@@ -218,13 +233,18 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 	// claimed: once decoded or parsed, its bytes are packed (bundle.Pack) instead of waiting
 	// for the end of the load, fifty nodes' worth of them live at every collection.
 	pd.packs = len(data) >= packMin
-	if !pd.packs {
+	p.mu.Lock()
+	if pd.packs {
+		for p.queued > 0 && p.queued+int64(len(data)) > maxQueued {
+			p.queuedCond.Wait()
+		}
+		p.queued += int64(len(data))
+	} else {
 		// A claimed file is found through its Content. A key into its bytes would keep them
 		// alive after they are packed.
-		p.mu.Lock()
 		p.byData[unsafe.SliceData(data)] = pd
-		p.mu.Unlock()
 	}
+	p.mu.Unlock()
 	p.work <- pd
 	if pd.packs {
 		return (*claimedFile)(pd)
@@ -279,6 +299,12 @@ func (s *dumpStream) End() bundle.Content {
 }
 
 func (p *prefetch) run(pd *pending) {
+	if pd.packs {
+		p.mu.Lock()
+		p.queued -= int64(len(pd.data))
+		p.queuedCond.Broadcast()
+		p.mu.Unlock()
+	}
 	defer close(pd.done)
 	switch {
 	case pd.cf == nil && pd.packs:
