@@ -160,13 +160,10 @@ const maxQueued = 64 << 20
 
 // pending is one file handed over while reading: its job, then its result.
 type pending struct {
-	rel string         // where the file will be in the bundle (guessed from the entry name)
-	cf  *CaptureFormat // nil for a cluster file
-	// streamed: an iptables dump parsed as it is read (claimStream); the bundle asks it for
-	// lines
-	streamed bool
-	data     []byte // dropped after decoding when packs
-	done     chan struct{}
+	rel  string         // where the file will be in the bundle (guessed from the entry name)
+	cf   *CaptureFormat // nil for a cluster file
+	data []byte         // dropped after decoding when packs; nil for a dump streamed (claimStream)
+	done chan struct{}
 
 	v     any
 	warns []diag.Warning
@@ -262,7 +259,7 @@ func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
 	if !claimsDump(rel) {
 		return nil
 	}
-	pd := &pending{rel: rel, cf: capturesByFile[path.Base(rel)], streamed: true, done: make(chan struct{})}
+	pd := &pending{rel: rel, cf: capturesByFile[path.Base(rel)], done: make(chan struct{})}
 	pipe := newRoomPipe()
 	p.mu.Lock()
 	prev := p.lastStream

@@ -136,9 +136,9 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 
 // A chain's part of the column is a mode byte, the first rule's line (Chain.line: where its
 // rules would start, for a chain with none), the declaration's packets and bytes unless both
-// are 0 (modeDeclCounters; uvarints), then for each rule: a flags byte (modeMixed only), the line's distance from the rule before
-// (modeLines only; the first rule's from Chain.line), and its packets and bytes (uvarints) when
-// it has counters.
+// are 0 (modeDeclCounters; uvarints), then for each rule: a flags byte (modeMixed only), the
+// line's distance from the rule before (modeLines only; the first rule's from Chain.line), and
+// its packets and bytes (uvarints) when it has counters.
 const (
 	modeLines  = 1 << 0 // the rules' lines do not follow one another
 	modePlain  = 0 << 1 // no rule has counters

@@ -366,8 +366,8 @@ func (t *Table) ChainAt(i int) Chain {
 	return c
 }
 
-// Chains yields the table's chains in declaration order with their position. Each is a value
-// made for the step: keep a copy, or its address, not one of a value reused.
+// Chains yields the table's chains in declaration order with their position, each a value
+// made for its step (ChainAt).
 func (t *Table) Chains() iter.Seq2[int, Chain] {
 	return func(yield func(int, Chain) bool) {
 		for i := range t.offs {

@@ -548,15 +548,7 @@ func TestHasTarget(t *testing.T) {
 // the last dump's.
 func TestShapesShared(t *testing.T) {
 	base := kubeProxyDump(2000)
-	c := NewCache()
-	parse := func(in []byte) *Table {
-		t.Helper()
-		d, w, err := ParseShared(bytes.NewReader(in), c)
-		if err != nil || len(w) != 0 {
-			t.Fatalf("%v %v", err, w)
-		}
-		return d.Table("nat")
-	}
+	parse := natParser(t)
 	const sep = "KUBE-SEP-0000000000000000"
 	first := parse(base)
 	same := parse(base)
@@ -677,15 +669,7 @@ COMMIT
 // whose chains there said the same: a chain that differs costs its block, not the table.
 func TestTableShapeBlocksShared(t *testing.T) {
 	base := kubeProxyDump(30000)
-	c := NewCache()
-	parse := func(in []byte) *Table {
-		t.Helper()
-		d, w, err := ParseShared(bytes.NewReader(in), c)
-		if err != nil || len(w) != 0 {
-			t.Fatalf("%v %v", err, w)
-		}
-		return d.Table("nat")
-	}
+	parse := natParser(t)
 	first := parse(base)
 	if len(first.shapes) < 3 {
 		t.Fatalf("%d chains make %d blocks: too few to tell", first.NumChains(), len(first.shapes))
@@ -717,5 +701,18 @@ func TestTableShapeBlocksShared(t *testing.T) {
 		if want := first.ChainAt(i); ch.Name != want.Name || ch.SameRules(&want) != (ch.Name != "KUBE-SEP-0000000000000000") {
 			t.Fatalf("chain %d: %s, SameRules %v", i, ch.Name, ch.SameRules(&want))
 		}
+	}
+}
+
+// natParser parses dumps with one Cache, each without a warning, and returns their nat table.
+func natParser(t *testing.T) func([]byte) *Table {
+	c := NewCache()
+	return func(in []byte) *Table {
+		t.Helper()
+		d, w, err := ParseShared(bytes.NewReader(in), c)
+		if err != nil || len(w) != 0 {
+			t.Fatalf("%v %v", err, w)
+		}
+		return d.Table("nat")
 	}
 }
