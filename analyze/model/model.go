@@ -212,8 +212,8 @@ func Load(ctx context.Context, sources []string, opts bundle.Options) (*Model, e
 	// What was kept to decode and parse the next file is garbage now. A pool would hold it
 	// through two more collections, the first ones of the rules: 120 MB of buffers on large.
 	drain(&itemScratchPool)
+	drain(&pipeChunkPool)
 	iptables.ReleaseScratch()
-	freePipeChunks()
 	// Every node is parsed: the caches that shared rules, servers and routes between them are
 	// maps of every text and name seen (~20 MB on large); the model holds what they found.
 	m.parse = nil

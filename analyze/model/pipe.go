@@ -1,12 +1,14 @@
 package model
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
 // roomPipe is an in-memory pipe with room for pipeChunks chunks of pipeChunk bytes: the
 // writer (the bundle's reader, decompressing) goes on until that much waits unread, so it
 // and the reader (a dump's parser) each run at their own pace for a while, where io.Pipe
-// would hand over every write in step. The chunks go back to a free list shared by every
-// pipe.
+// would hand over every write in step. The chunks go back to a pool shared by every pipe.
 type roomPipe struct {
 	full chan []byte // written chunks, in order; closed by Close
 	fill []byte      // the chunk being written
@@ -19,26 +21,19 @@ const (
 	pipeChunks = 16
 )
 
-// freeChunks holds chunks read to the end, for the next writes.
-var freeChunks = make(chan []byte, 2*pipeChunks)
+// pipeChunkPool holds chunks read to the end, for the next writes; Load drains it.
+var pipeChunkPool sync.Pool
 
 func newRoomPipe() *roomPipe { return &roomPipe{full: make(chan []byte, pipeChunks)} }
 
 func getChunk() []byte {
-	select {
-	case c := <-freeChunks:
-		return c[:0]
-	default:
-		return make([]byte, 0, pipeChunk)
+	if c, ok := pipeChunkPool.Get().(*[]byte); ok {
+		return (*c)[:0]
 	}
+	return make([]byte, 0, pipeChunk)
 }
 
-func putChunk(c []byte) {
-	select {
-	case freeChunks <- c:
-	default:
-	}
-}
+func putChunk(c []byte) { pipeChunkPool.Put(&c) }
 
 // Write copies p into chunks, waiting while the pipe is full. Not safe for use by more than
 // one writer.
@@ -85,15 +80,4 @@ func (p *roomPipe) Read(b []byte) (int, error) {
 	n := copy(b, p.cur)
 	p.cur = p.cur[n:]
 	return n, nil
-}
-
-// freePipeChunks empties the free list: no more dumps are coming.
-func freePipeChunks() {
-	for {
-		select {
-		case <-freeChunks:
-		default:
-			return
-		}
-	}
 }
