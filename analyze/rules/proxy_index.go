@@ -401,12 +401,8 @@ func (tm *targetsMemo) differing(t, ref *iptables.Table) chainSet {
 		return v.(chainSet)
 	}
 	diff := make(chainSet, (ref.NumChains()+63)/64)
-	for i, rc := range ref.Chains() {
-		if i >= t.NumChains() {
-			diff[i/64] |= 1 << (i % 64)
-			continue
-		}
-		if tc := t.ChainAt(i); !tc.SameRules(&rc) {
+	for i := range ref.NumChains() {
+		if i >= t.NumChains() || !t.SameRulesAt(i, ref) {
 			diff[i/64] |= 1 << (i % 64)
 		}
 	}

@@ -629,17 +629,12 @@ func (t *Table) Layout() any {
 	return t.index
 }
 
-// Pos is the position of the named chain (ChainAt), or -1.
+// Pos is the position of the named chain (ChainAt), or -1. Every table has its index once
+// parsed (shareIndex); before, it has no chains to find.
 func (t *Table) Pos(name string) int {
 	if t.index != nil {
 		if i, ok := t.index.pos[name]; ok {
 			return int(i)
-		}
-		return -1
-	}
-	for i, c := range t.Chains() {
-		if c.Name == name {
-			return i
 		}
 	}
 	return -1

@@ -698,7 +698,7 @@ func TestTableShapeBlocksShared(t *testing.T) {
 		}
 	}
 	for i, ch := range changed.Chains() {
-		if want := first.ChainAt(i); ch.Name != want.Name || ch.SameRules(&want) != (ch.Name != "KUBE-SEP-0000000000000000") {
+		if want := first.ChainAt(i); ch.Name != want.Name || ch.SameRules(&want) != (ch.Name != "KUBE-SEP-0000000000000000") || changed.SameRulesAt(i, first) != ch.SameRules(&want) {
 			t.Fatalf("chain %d: %s, SameRules %v", i, ch.Name, ch.SameRules(&want))
 		}
 	}
