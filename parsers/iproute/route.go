@@ -275,9 +275,7 @@ type tableIndex struct {
 	v6     map[netip.Prefix]int32
 }
 
-func key4(bits int, a [4]byte) uint64 {
-	return uint64(bits)<<32 | uint64(binary.BigEndian.Uint32(a[:]))
-}
+func key4(bits int, addr uint32) uint64 { return uint64(bits)<<32 | uint64(addr) }
 
 func (t *tableIndex) lookup4(a [4]byte) (int, bool) {
 	addr := binary.BigEndian.Uint32(a[:])
@@ -289,7 +287,7 @@ func (t *tableIndex) lookup4(a [4]byte) (int, bool) {
 		if bits > 0 {
 			masked = addr &^ (1<<(32-bits) - 1)
 		}
-		if k, ok := slices.BinarySearch(t.keys4, uint64(bits)<<32|uint64(masked)); ok {
+		if k, ok := slices.BinarySearch(t.keys4, key4(bits, masked)); ok {
 			return int(t.route4[k]), true
 		}
 	}
@@ -318,7 +316,8 @@ func (rs *Routes) index() routeIndex {
 			t.bits = append(t.bits, p.Bits())
 		}
 		if p.Addr().Is4() {
-			cands[r.Table] = append(cands[r.Table], cand{key4(p.Bits(), p.Addr().As4()), r.Metric, int32(i)})
+			a := p.Addr().As4()
+			cands[r.Table] = append(cands[r.Table], cand{key4(p.Bits(), binary.BigEndian.Uint32(a[:])), r.Metric, int32(i)})
 			continue
 		}
 		if t.v6 == nil {
