@@ -376,7 +376,7 @@ func componentPods(m *model.Model) map[string]componentPod {
 		// Several pods of one owner on one node (two CoreDNS replicas): pair them in a stable
 		// order that does not depend on their generated names.
 		sort.Slice(ps, func(i, j int) bool {
-			a, b := model.PodIPs(ps[i].Pod), model.PodIPs(ps[j].Pod)
+			a, b := model.PodIPs(ps[i]), model.PodIPs(ps[j])
 			return strings.Join(a, ",") < strings.Join(b, ",")
 		})
 		for i, p := range ps {

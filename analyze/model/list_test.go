@@ -76,8 +76,8 @@ func TestPodStringsInterned(t *testing.T) {
 		return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `","namespace":"shop","labels":{"app":"web"}},` +
 			`"spec":{"nodeName":"node-1","containers":[{"name":"web","image":"nginx:1.27"}]},"status":{"phase":"Running"}}`)
 	}
-	decode := func(strs *interner) (a, b *corev1.Pod) {
-		a, b = new(corev1.Pod), new(corev1.Pod)
+	decode := func(strs *interner) (a, b *Pod) {
+		a, b = new(Pod), new(Pod)
 		if err := unmarshalInterned(podJSON, doc("a"), a, strs); err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestPodStringsInterned(t *testing.T) {
 	if a, b := decode(nil); same(a.Namespace, b.Namespace) {
 		t.Error("without an interner, the namespaces share a copy: the test cannot tell")
 	}
-	if err := unmarshalInterned(podJSON, append(doc("c"), `{}`...), new(corev1.Pod), &interner{}); err == nil {
+	if err := unmarshalInterned(podJSON, append(doc("c"), `{}`...), new(Pod), &interner{}); err == nil {
 		t.Error("bytes after the object were not refused")
 	}
 	// Every other kind, through fastJSON.

@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
@@ -170,13 +172,12 @@ func TestDecodeInvalidUTF8(t *testing.T) {
 		t.Fatal(err)
 	}
 	add(m)
-	var want corev1.Pod
+	var want Pod
 	if err := json.Unmarshal(data, &want); err != nil {
 		t.Fatal(err)
 	}
-	want.UID = ""
-	if got := m.Pods[0].Pod; !reflect.DeepEqual(*got, want) {
-		t.Fatalf("got %q %q %q, encoding/json gives %q %q", got.Name, got.Labels, got.UID, want.Name, want.Labels)
+	if got := m.Pods[0]; !reflect.DeepEqual(*got, want) || want.Name != "web\uFFFD" {
+		t.Fatalf("got %q %q, encoding/json gives %q %q", got.Name, got.Labels, want.Name, want.Labels)
 	}
 }
 
@@ -199,12 +200,11 @@ func TestPodUnreadFields(t *testing.T) {
 		"spec":{"nodeName":"n1","tolerations":[{"operator":"Exists"}],"containers":[{"name":"c","image":"i","env":[{"name":"X"}],"ports":[{"containerPort":80}]}]},
 		"status":{"podIP":"10.0.0.1","hostIP":"172.0.0.1","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-01-01T00:00:00Z"}],
 		"containerStatuses":[{"name":"c","ready":true,"restartCount":3,"containerID":"containerd://x"}]}}`)
-	var p corev1.Pod
+	var p Pod
 	if err := podJSON.Unmarshal(data, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.UID != "" || p.Annotations != nil || p.Spec.Tolerations != nil || p.Spec.Containers[0].Env != nil || p.Status.HostIP != "" ||
-		!p.Status.Conditions[0].LastTransitionTime.IsZero() || p.Status.ContainerStatuses[0].ContainerID != "" {
+	if p.Spec.Containers[0].Env != nil || !p.Status.Conditions[0].LastTransitionTime.IsZero() || p.Status.ContainerStatuses[0].ContainerID != "" {
 		t.Errorf("an unread field was decoded: %+v", p)
 	}
 	if p.Name != "web" || p.Labels["app"] != "web" || p.Spec.NodeName != "n1" || p.Spec.Containers[0].Image != "i" ||
@@ -222,4 +222,42 @@ func (s prunedStdJSON) Unmarshal(data []byte, v any) error {
 	}
 	s.unread.clear(v)
 	return nil
+}
+
+// The model's Pod holds fields of corev1.Pod under their names, types and JSON keys: a rule reads
+// p.Spec.NodeName as on a corev1.Pod, and a misspelt key would decode nothing, silently.
+func TestPodMirrorsCorev1(t *testing.T) {
+	for mine, theirs := range map[reflect.Type]reflect.Type{
+		reflect.TypeFor[Pod]():       reflect.TypeFor[corev1.Pod](),
+		reflect.TypeFor[PodMeta]():   reflect.TypeFor[metav1.ObjectMeta](),
+		reflect.TypeFor[PodSpec]():   reflect.TypeFor[corev1.PodSpec](),
+		reflect.TypeFor[PodStatus](): reflect.TypeFor[corev1.PodStatus](),
+	} {
+		for i := range mine.NumField() {
+			f := mine.Field(i)
+			switch f.Name {
+			case "Src":
+				continue
+			case "PodMeta":
+				if f.Tag.Get("json") != "metadata" {
+					t.Errorf("Pod.PodMeta's key is %q, not metadata", f.Tag.Get("json"))
+				}
+				continue
+			}
+			g, ok := theirs.FieldByName(f.Name)
+			switch {
+			case !ok:
+				t.Errorf("%s.%s: %s has no such field", mine.Name(), f.Name, theirs)
+			case jsonKey(f) != jsonKey(g):
+				t.Errorf("%s.%s: key %q, %s has %q", mine.Name(), f.Name, f.Tag.Get("json"), theirs, g.Tag.Get("json"))
+			case f.Type != g.Type && !(f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == mine.PkgPath()):
+				t.Errorf("%s.%s: type %s, %s has %s", mine.Name(), f.Name, f.Type, theirs, g.Type)
+			}
+		}
+	}
+}
+
+func jsonKey(f reflect.StructField) string {
+	key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return key
 }

@@ -45,10 +45,6 @@ type (
 		*corev1.Namespace
 		Src Source
 	}
-	Pod struct {
-		*corev1.Pod
-		Src Source
-	}
 	Service struct {
 		*corev1.Service
 		Src Source
@@ -373,7 +369,7 @@ func intoVia[T any, W any](fast *unmarshaler, unread fieldSet, list func(*Model)
 var decoders = map[string]decoder{
 	"Node":               into(func(m *Model) *[]*Node { return &m.Nodes }, func(v *corev1.Node, s Source) *Node { return &Node{v, s} }),
 	"Namespace":          into(func(m *Model) *[]*Namespace { return &m.Namespaces }, func(v *corev1.Namespace, s Source) *Namespace { return &Namespace{v, s} }),
-	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *corev1.Pod, s Source) *Pod { return &Pod{v, s} }),
+	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *Pod, s Source) *Pod { v.Src = s; return v }),
 	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
 	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *corev1.Endpoints, s Source) *Endpoints { return &Endpoints{v, s} }),
 	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),
@@ -475,7 +471,7 @@ func (m *Model) index() {
 	for _, p := range m.Pods {
 		m.podsByNS[p.Namespace] = append(m.podsByNS[p.Namespace], p)
 		m.podsByNode[p.Spec.NodeName] = append(m.podsByNode[p.Spec.NodeName], p)
-		for _, ip := range PodIPs(p.Pod) {
+		for _, ip := range PodIPs(p) {
 			m.podsByIP[ip] = append(m.podsByIP[ip], p)
 		}
 	}
@@ -500,7 +496,7 @@ func (m *Model) index() {
 }
 
 // PodIPs returns the pod's IPs (status.podIPs, else status.podIP).
-func PodIPs(p *corev1.Pod) []string {
+func PodIPs(p *Pod) []string {
 	var out []string
 	for _, ip := range p.Status.PodIPs {
 		if ip.IP != "" {

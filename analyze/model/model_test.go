@@ -77,7 +77,7 @@ func TestDecodeListWithLines(t *testing.T) {
 	}
 	p := m.Pods[0]
 	if p.Name != "web-1" || p.Spec.Containers[0].Ports[0].ContainerPort != 8080 || p.Status.StartTime == nil {
-		t.Errorf("pod decoded wrong: %+v", p.Pod.ObjectMeta)
+		t.Errorf("pod decoded wrong: %+v", p.PodMeta)
 	}
 	if p.Src.File != "cluster/pods.yaml" || p.Src.Line != 3 || p.Src.EndLine != 21 {
 		t.Errorf("source = %+v, want cluster/pods.yaml lines 3-21", p.Src)

@@ -14,22 +14,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// podUnread names the fields of a Pod that no rule, trace, diff or report reads. A large
-// cluster's pods are most of its YAML (60,000 pods, 215 MB); decoding skips these fields, which
-// are about a third of a pod's bytes and more of its decoding time (timestamps, probes,
-// volumes, environments, managedFields). `netsift get pods -o yaml|json` re-reads a pod whole
+// podUnread names the fields of a pod's containers, conditions and container statuses that no
+// rule, trace, diff or report reads (the model's Pod type leaves out those of the pod itself). A
+// large cluster's pods are most of its YAML (60,000 pods, 215 MB); decoding skips these fields
+// (timestamps, probes, environments). `netsift get pods -o yaml|json` re-reads a pod whole
 // (Model.Reread). A rule that needs one of them takes it off this list.
 var podUnread = fieldSet{
-	reflect.TypeFor[metav1.ObjectMeta](): {"UID", "ResourceVersion", "Generation", "CreationTimestamp",
-		"ManagedFields", "Annotations", "Finalizers", "GenerateName", "SelfLink"},
-	reflect.TypeFor[corev1.PodSpec](): {"Volumes", "Tolerations", "Affinity", "SecurityContext", "SchedulerName",
-		"TerminationGracePeriodSeconds", "ServiceAccountName", "DeprecatedServiceAccount", "EnableServiceLinks",
-		"PreemptionPolicy", "PriorityClassName", "ImagePullSecrets", "TopologySpreadConstraints", "Overhead",
-		"ReadinessGates", "RestartPolicy", "AutomountServiceAccountToken"},
 	reflect.TypeFor[corev1.Container](): {"Env", "EnvFrom", "VolumeMounts", "VolumeDevices", "ReadinessProbe",
 		"LivenessProbe", "StartupProbe", "Lifecycle", "TerminationMessagePath", "TerminationMessagePolicy",
 		"ImagePullPolicy", "SecurityContext", "Resources", "ResizePolicy", "WorkingDir"},
-	reflect.TypeFor[corev1.PodStatus]():    {"HostIP", "HostIPs", "QOSClass", "Resize", "ResourceClaimStatuses"},
 	reflect.TypeFor[corev1.PodCondition](): {"LastProbeTime", "LastTransitionTime"},
 	// Without their times, the states of the containers of one workload's pods are alike, and
 	// are shared (shareValues).

@@ -115,7 +115,7 @@ func (e *Engine) Connectivity(from, to Selector) *Connectivity {
 	var fromPods, toPods []*model.Pod
 	if e.m != nil {
 		for _, p := range e.m.Pods {
-			if p.Spec.HostNetwork || terminated(p.Pod) {
+			if p.Spec.HostNetwork || terminated(p) {
 				continue
 			}
 			if from.matches(p) {
@@ -242,7 +242,7 @@ func (e *Engine) cells() *cellSet {
 	}
 	if e.m != nil && !v6 {
 		for _, p := range e.m.Pods {
-			if ip := podIP(p.Pod); ip.Is6() {
+			if ip := podIP(p); ip.Is6() {
 				v6 = true
 				break
 			}
@@ -295,11 +295,11 @@ func (e *Engine) groups(pods []*model.Pod, cells *cellSet, external bool) []*gro
 	byKey := map[string]*group{}
 	var out []*group
 	for _, p := range pods {
-		ip := podIP(p.Pod)
+		ip := podIP(p)
 		key := p.Namespace + "\x00" + labels.Set(p.Labels).String() + "\x00" + portNames(p) + "\x00" + fmt.Sprint(cells.index(ip))
 		g := byKey[key]
 		if g == nil {
-			g = &group{key: key, v: e.podView(p.Pod, ip)}
+			g = &group{key: key, v: e.podView(p, ip)}
 			byKey[key] = g
 			out = append(out, g)
 		}

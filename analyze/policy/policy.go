@@ -251,7 +251,7 @@ func (e *Engine) compileRule(np *model.NetworkPolicy, where string, index int, p
 
 // view is what the semantics need to know of one end of a connection.
 type view struct {
-	pod      *corev1.Pod // nil for an external IP
+	pod      *model.Pod // nil for an external IP
 	ns       string
 	labels   labels.Set
 	nsLabels labels.Set
@@ -260,7 +260,7 @@ type view struct {
 	ip         netip.Addr
 }
 
-func (e *Engine) podView(p *corev1.Pod, ip netip.Addr) view {
+func (e *Engine) podView(p *model.Pod, ip netip.Addr) view {
 	if !ip.IsValid() {
 		ip = podIP(p)
 	}
@@ -275,7 +275,7 @@ func (e *Engine) namespaceLabels(ns string) labels.Set {
 	return labels.Set{"kubernetes.io/metadata.name": ns}
 }
 
-func podIP(p *corev1.Pod) netip.Addr {
+func podIP(p *model.Pod) netip.Addr {
 	for _, s := range model.PodIPs(p) {
 		if a, err := netip.ParseAddr(s); err == nil {
 			return a.Unmap()
@@ -357,7 +357,7 @@ func (r *rule) portsTo(dst view) PortSet {
 }
 
 // namedPort returns the container ports of pod named name with protocol proto.
-func namedPort(pod *corev1.Pod, name string, proto corev1.Protocol) []uint16 {
+func namedPort(pod *model.Pod, name string, proto corev1.Protocol) []uint16 {
 	var out []uint16
 	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
 		for _, c := range cs {
@@ -394,7 +394,7 @@ func (e *Engine) EndpointFor(ip netip.Addr) Endpoint {
 	ip = ip.Unmap()
 	if e.m != nil {
 		for _, p := range e.m.PodsByIP(ip.String()) {
-			if !p.Spec.HostNetwork && !terminated(p.Pod) {
+			if !p.Spec.HostNetwork && !terminated(p) {
 				return Endpoint{Pod: p, IP: ip}
 			}
 		}
@@ -402,7 +402,7 @@ func (e *Engine) EndpointFor(ip netip.Addr) Endpoint {
 	return IPEndpoint(ip)
 }
 
-func terminated(p *corev1.Pod) bool {
+func terminated(p *model.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
@@ -419,7 +419,7 @@ func (ep Endpoint) String() string {
 
 func (e *Engine) view(ep Endpoint) view {
 	if ep.Pod != nil {
-		return e.podView(ep.Pod.Pod, ep.IP)
+		return e.podView(ep.Pod, ep.IP)
 	}
 	return view{ip: ep.IP}
 }

@@ -17,7 +17,7 @@ import (
 func apiserverAddresses(m *model.Model) map[string]bool {
 	out := map[string]bool{}
 	for _, p := range m.SelectPods("kube-system", map[string]string{"component": "kube-apiserver"}) {
-		for _, ip := range model.PodIPs(p.Pod) {
+		for _, ip := range model.PodIPs(p) {
 			out[ip] = true
 		}
 	}

@@ -125,7 +125,7 @@ func stableLabels(l map[string]string) map[string]string {
 func podGroups(m *model.Model) [][]*model.Pod {
 	groups := map[string][]*model.Pod{}
 	for _, p := range m.Pods {
-		if !livePodNetwork(p) || len(model.PodIPs(p.Pod)) == 0 {
+		if !livePodNetwork(p) || len(model.PodIPs(p)) == 0 {
 			continue
 		}
 		k := p.Namespace + "|" + selectorString(stableLabels(p.Labels))

@@ -87,7 +87,7 @@ var podDuplicateIP = &Rule{
 		m := c.Model
 		seen := map[string]bool{}
 		for _, p := range m.Pods {
-			for _, ip := range model.PodIPs(p.Pod) {
+			for _, ip := range model.PodIPs(p) {
 				if seen[ip] || !livePodNetwork(p) {
 					continue
 				}

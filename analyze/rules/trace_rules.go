@@ -114,7 +114,7 @@ func anyFailed(r *trace.Result) bool {
 func dnsClient(m *model.Model, node string) (string, bool) {
 	var pods []*model.Pod
 	for _, p := range m.PodsOn(node) {
-		if !p.Spec.HostNetwork && p.Status.Phase == corev1.PodRunning && len(model.PodIPs(p.Pod)) > 0 {
+		if !p.Spec.HostNetwork && p.Status.Phase == corev1.PodRunning && len(model.PodIPs(p)) > 0 {
 			pods = append(pods, p)
 		}
 	}

@@ -191,7 +191,7 @@ func (t *tracer) pod(key string) (*model.Pod, error) {
 }
 
 func podIP(p *model.Pod) (netip.Addr, bool) {
-	for _, s := range model.PodIPs(p.Pod) {
+	for _, s := range model.PodIPs(p) {
 		if a, err := netip.ParseAddr(s); err == nil {
 			return a.Unmap(), true
 		}

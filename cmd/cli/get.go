@@ -222,7 +222,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 				}
 				restarts += c.RestartCount
 			}
-			add(p.Namespace, p.Name, p.Pod, p.Src, fmt.Sprintf("%d/%d", ready, total), podStatus(p.Pod), fmt.Sprint(restarts), p.Status.PodIP, p.Spec.NodeName)
+			add(p.Namespace, p.Name, p, p.Src, fmt.Sprintf("%d/%d", ready, total), podStatus(p), fmt.Sprint(restarts), p.Status.PodIP, p.Spec.NodeName)
 			out[len(out)-1].whole = func() (any, error) {
 				whole := &corev1.Pod{}
 				return whole, m.Reread(p.Src, whole)
@@ -369,7 +369,7 @@ func genericObjects(m *model.Model, kind string) []getObject {
 }
 
 // podStatus is the STATUS column of kubectl get pods, in its words.
-func podStatus(p *corev1.Pod) string {
+func podStatus(p *model.Pod) string {
 	if p.DeletionTimestamp != nil {
 		return "Terminating"
 	}

@@ -100,7 +100,7 @@ func (o *traceOptions) sources(m *model.Model) ([]string, bool, error) {
 	if ns, ok := strings.CutSuffix(o.from, "/*"); ok && !strings.Contains(ns, "/") {
 		var out []string
 		for _, p := range m.PodsIn(ns) {
-			if len(model.PodIPs(p.Pod)) > 0 && p.Spec.NodeName != "" && p.Status.Phase != "Succeeded" && p.Status.Phase != "Failed" {
+			if len(model.PodIPs(p)) > 0 && p.Spec.NodeName != "" && p.Status.Phase != "Succeeded" && p.Status.Phase != "Failed" {
 				out = append(out, model.Key(p.Namespace, p.Name))
 			}
 		}
