@@ -320,10 +320,11 @@ func (m *Model) readVersion(f *bundle.File) {
 
 // fastJSON decodes objects into k8s.io/api types about twice as fast as encoding/json, with the
 // same results (json-iterator's configuration compatible with the standard library; it is in
-// the module graph through k8s.io/apimachinery already), with its strings interned
-// (internStrings). Tests check both agree on every object of every fixture.
+// the module graph through k8s.io/apimachinery already) but for the fields of objectUnread, with
+// its strings interned (internStrings). Tests check both agree on every object of every fixture.
 var fastJSON unmarshaler = func() jsoniter.API {
 	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true}.Froze()
+	api.RegisterExtension(&skipFields{set: objectUnread})
 	api.RegisterExtension(&internStrings{})
 	api.RegisterExtension(&shareValues{})
 	return api
@@ -340,7 +341,7 @@ type decoder func(o rawObject) (func(m *Model), error)
 
 // into builds the decoder of one kind: T is the k8s.io/api type, W the model's wrapper.
 func into[T any, W any](list func(*Model) *[]*W, wrap func(*T, Source) *W) decoder {
-	return intoVia(&fastJSON, nil, list, wrap)
+	return intoVia(&fastJSON, objectUnread, list, wrap)
 }
 
 // intoVia is into decoding with *fast, which leaves out the fields of unread (nil: none).

@@ -32,6 +32,17 @@ var podUnread = fieldSet{
 		"Resources", "VolumeMounts", "User", "AllocatedResourcesStatus"},
 }
 
+// objectUnread names the fields of every other kind's metadata, and of the object references in
+// Endpoints, EndpointSlices and Events, that nothing reads: 50,000 endpoints' target UIDs, every
+// Service's, slice's and Event's annotations, UIDs, resource versions and timestamps. `netsift get
+// KIND -o yaml|json` re-reads an object whole (Model.Reread). A rule that needs one of them
+// takes it off this list.
+var objectUnread = fieldSet{
+	reflect.TypeFor[metav1.ObjectMeta](): {"UID", "ResourceVersion", "Generation", "CreationTimestamp",
+		"ManagedFields", "Annotations", "Finalizers", "GenerateName", "SelfLink", "OwnerReferences"},
+	reflect.TypeFor[corev1.ObjectReference](): {"UID", "ResourceVersion", "FieldPath", "APIVersion"},
+}
+
 // fieldSet lists, per struct type, the Go names of fields left out of decoding.
 type fieldSet map[reflect.Type][]string
 

@@ -34,7 +34,8 @@ func TestCommands(t *testing.T) {
 		{"get-svc-all", []string{"get", demo, "svc", "-A", "-o", "wide"}, ExitOK},
 		{"get-svc-yaml", []string{"get", demo, "svc", "web", "-n", "shop", "-o", "yaml"}, ExitOK},
 		{"get-nodes", []string{"get", demo, "nodes"}, ExitOK},
-		// The model leaves out pod fields no rule reads; get -o yaml|json re-reads the pod whole.
+		// The model leaves out fields no rule reads (most of a pod, every kind's UID and annotations);
+		// get -o yaml|json re-reads the object whole (get-svc-yaml too).
 		{"get-pod-yaml", []string{"get", demo, "pods", "web-5d8c7b9f6c-2lmxh", "-n", "shop", "-o", "yaml"}, ExitOK},
 		{"get-pod-json", []string{"get", demo, "pods", "web-5d8c7b9f6c-2lmxh", "-n", "shop", "-o", "json"}, ExitOK},
 		{"get-missing", []string{"get", demo, "svc", "nope", "-n", "shop"}, ExitError},

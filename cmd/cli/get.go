@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -17,20 +18,24 @@ import (
 // getObject is one object as `netsift get` lists it.
 type getObject struct {
 	namespace, name string
-	obj             any
 	src             model.Source
 	columns         []string
-	// whole re-reads obj with every field from the bundle (nil: obj is whole): the model's
-	// pods lack the fields no rule reads.
-	whole func() (any, error)
+	// printable re-reads the object with every field from the bundle, for -o yaml and -o json:
+	// the model's objects lack the fields no rule reads.
+	printable func() (any, error)
 }
 
-// printable is the object -o yaml and -o json print.
-func (o getObject) printable() (any, error) {
-	if o.whole == nil {
-		return o.obj, nil
+// rereader re-reads the object at src into a new value of obj's k8s.io/api type.
+func rereader(m *model.Model, obj any, src model.Source) func() (any, error) {
+	return func() (any, error) {
+		var whole any
+		if _, ok := obj.(*model.Pod); ok {
+			whole = &corev1.Pod{}
+		} else {
+			whole = reflect.New(reflect.TypeOf(obj).Elem()).Interface()
+		}
+		return whole, m.Reread(src, whole)
 	}
-	return o.whole()
 }
 
 // kindAliases maps what a user types (kubectl's names and short names) to a kind.
@@ -210,7 +215,7 @@ func columnsOf(kind string, wide bool) []string {
 func objectsOf(m *model.Model, kind string) []getObject {
 	var out []getObject
 	add := func(ns, name string, obj any, src model.Source, cols ...string) {
-		out = append(out, getObject{namespace: ns, name: name, obj: obj, src: src, columns: cols})
+		out = append(out, getObject{namespace: ns, name: name, src: src, columns: cols, printable: rereader(m, obj, src)})
 	}
 	switch kind {
 	case "Pod":
@@ -223,10 +228,6 @@ func objectsOf(m *model.Model, kind string) []getObject {
 				restarts += c.RestartCount
 			}
 			add(p.Namespace, p.Name, p, p.Src, fmt.Sprintf("%d/%d", ready, total), podStatus(p), fmt.Sprint(restarts), p.Status.PodIP, p.Spec.NodeName)
-			out[len(out)-1].whole = func() (any, error) {
-				whole := &corev1.Pod{}
-				return whole, m.Reread(p.Src, whole)
-			}
 		}
 	case "Service":
 		for _, s := range m.Services {
@@ -313,7 +314,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 func genericObjects(m *model.Model, kind string) []getObject {
 	var out []getObject
 	add := func(ns, name string, obj any, src model.Source) {
-		out = append(out, getObject{namespace: ns, name: name, obj: obj, src: src})
+		out = append(out, getObject{namespace: ns, name: name, src: src, printable: rereader(m, obj, src)})
 	}
 	switch kind {
 	case "Namespace":
