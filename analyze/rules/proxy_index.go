@@ -45,9 +45,6 @@ type svcPort struct {
 	// terminating endpoints when none is ready, so they are not "extra" in that case).
 	ready    map[netip.AddrPort]model.ServiceEndpoint
 	notReady map[netip.AddrPort]model.ServiceEndpoint
-
-	once          sync.Once // want and allowed of a port that is not node-local
-	want, allowed map[netip.AddrPort]model.ServiceEndpoint
 }
 
 // name is how kube-proxy names the port in its comments: "ns/svc:port" or "ns/svc".
@@ -72,17 +69,15 @@ func (sp *svcPort) localOnly() bool {
 // The maps are shared: callers only read them.
 func (sp *svcPort) expected(node string) (want, allowed map[netip.AddrPort]model.ServiceEndpoint) {
 	if !sp.localOnly() {
-		// The same on every node: computed once, not once per node.
-		sp.once.Do(func() { sp.want, sp.allowed = sp.expectedOn("") })
-		return sp.want, sp.allowed
+		// The same on every node: the port's own maps, not a copy for each node.
+		if len(sp.ready) == 0 {
+			return sp.ready, sp.notReady
+		}
+		return sp.ready, sp.ready
 	}
-	return sp.expectedOn(node)
-}
-
-func (sp *svcPort) expectedOn(node string) (want, allowed map[netip.AddrPort]model.ServiceEndpoint) {
 	want = map[netip.AddrPort]model.ServiceEndpoint{}
 	for a, ep := range sp.ready {
-		if !sp.localOnly() || ep.NodeName == node {
+		if ep.NodeName == node {
 			want[a] = ep
 		}
 	}
@@ -90,7 +85,7 @@ func (sp *svcPort) expectedOn(node string) (want, allowed map[netip.AddrPort]mod
 	if len(want) == 0 {
 		allowed = map[netip.AddrPort]model.ServiceEndpoint{}
 		for a, ep := range sp.notReady {
-			if !sp.localOnly() || ep.NodeName == node {
+			if ep.NodeName == node {
 				allowed[a] = ep
 			}
 		}
