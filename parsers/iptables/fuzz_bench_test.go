@@ -95,6 +95,33 @@ func checkLines(t *testing.T, d *Dump, b []byte) {
 	}
 }
 
+// sameAsOneGoroutine: the parse with rules made ahead (d, w, err from Parse) is the parse on one
+// goroutine's: the same dump, lines, warnings in the same order, and error.
+func sameAsOneGoroutine(t *testing.T, b []byte, d *Dump, w []diag.Warning, err error) {
+	t.Helper()
+	parseAhead = false
+	one, oneW, oneErr := Parse(bytes.NewReader(b))
+	parseAhead = true
+	got, _ := json.Marshal(struct {
+		D *Dump
+		W []diag.Warning
+	}{d, w})
+	want, _ := json.Marshal(struct {
+		D *Dump
+		W []diag.Warning
+	}{one, oneW})
+	if !bytes.Equal(got, want) || fmt.Sprint(err) != fmt.Sprint(oneErr) {
+		t.Fatalf("made ahead, the parse differs from one goroutine's:\n ahead %s (%v)\n one   %s (%v)", got, err, want, oneErr)
+	}
+	for n := 1; n <= d.LineCount()+1; n++ {
+		a, aok := d.Line(n)
+		o, ook := one.Line(n)
+		if a != o || aok != ook {
+			t.Fatalf("Line(%d): made ahead %q %v, one goroutine %q %v", n, a, aok, o, ook)
+		}
+	}
+}
+
 // checkShared: parsing with a Cache that has seen the same rules (here: the same input, then
 // the input again) gives exactly what a parse of its own gives.
 func checkShared(t *testing.T, b []byte, d *Dump, w []diag.Warning) {
@@ -103,6 +130,7 @@ func checkShared(t *testing.T, b []byte, d *Dump, w []diag.Warning) {
 		D *Dump
 		W []diag.Warning
 	}{d, w})
+	sameAsOneGoroutine(t, b, d, w, nil)
 	fastChains = false
 	slow, slowW, _ := Parse(bytes.NewReader(b))
 	fastChains = true
@@ -188,15 +216,23 @@ func TestKubeProxyDumpGenerator(t *testing.T) {
 	}
 }
 
+// BenchmarkParse100k parses a 100k-rule dump, with rules made ahead on other goroutines
+// (parseAhead) and on one goroutine: compare the two within one run.
 func BenchmarkParse100k(b *testing.B) {
 	in := kubeProxyDump(100_000)
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		d, w, err := Parse(bytes.NewReader(in))
-		if err != nil || len(w) != 0 || d.Table("nat") == nil {
-			b.Fatalf("%v %v", err, w)
-		}
+	for _, ahead := range []bool{true, false} {
+		b.Run(map[bool]string{true: "ahead", false: "one-goroutine"}[ahead], func(b *testing.B) {
+			defer func(saved bool) { parseAhead = saved }(parseAhead)
+			parseAhead = ahead
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d, w, err := Parse(bytes.NewReader(in))
+				if err != nil || len(w) != 0 || d.Table("nat") == nil {
+					b.Fatalf("%v %v", err, w)
+				}
+			}
+		})
 	}
 }
 

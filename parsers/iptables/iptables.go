@@ -528,6 +528,18 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 			p.pendingChains = make([]pendingChain, 0, n+n/32)
 		}
 	}
+	var err error
+	if c == nil && parseAhead {
+		err = p.parseWithAhead(r)
+	} else {
+		err = p.readLines(r)
+	}
+	p.finish()
+	return p.dump, p.warns, err
+}
+
+// readLines parses r's lines one by one; the error is reading's, not io.EOF.
+func (p *parser) readLines(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
 	var long []byte // a line longer than the buffer, assembled
@@ -546,15 +558,12 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 			p.lineBytes(line, trimEOLBytes(b))
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				p.finish()
-				return p.dump, p.warns, err
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
-			break
+			return err
 		}
 	}
-	p.finish()
-	return p.dump, p.warns, nil
 }
 
 func trimEOLBytes(b []byte) []byte {
@@ -730,13 +739,9 @@ type parser struct {
 	lastTable *Table
 	declTable *Table // the table and name declared last answered yes for
 	declName  string
-	known     [2]string // the last two modules knownModule said yes for
-	names     []byte    // a slab, see keepName
-	specs     []Spec    // a slab, see newSpec
-	matches   []Match   // a slab, see newMatches
+	names     []byte // a slab, see keepName
 	ownShapes []chainShape
 	specLists []*Spec // a slab, see newSpecList
-	nats      []NATRange
 	chains    []Chain
 	shapes    []chainShape
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
@@ -748,11 +753,24 @@ type parser struct {
 	next          int
 	// pred is the last index of the current table's name while the table declares the same
 	// chains in the same order; nil once it does not (see chainNamed).
-	pred  *chainIndex
-	words []string
+	pred *chainIndex
 	// placed: the current line is a rule or chain declaration that Dump.Line rebuilds.
 	placed bool
 	raw    string // the current line as read
+
+	ruleMaker
+	rule1    ruleParse  // the parse of the current rule line, when not made ahead
+	prepared *ruleParse // the current line's parse made ahead (parseAhead), or nil
+}
+
+// ruleMaker parses rule lines from their text alone (makeRule): the tokenizer's scratch and the
+// slabs a rule's Spec is made of. The parser has one; the goroutine of parseAhead has its own.
+type ruleMaker struct {
+	specs   []Spec  // a slab, see newSpec
+	matches []Match // a slab, see newMatches
+	words   []string
+	nats    []NATRange
+	known   [2]string // the last two modules knownModule said yes for
 
 	// scratch for the tokenizer, reused between lines
 	toks   []string
@@ -932,7 +950,7 @@ func parseCounters(s string) (uint64, uint64, bool) {
 // split breaks a rule into words the way iptables-restore does: blanks separate words, double
 // quotes group (a word may be partly quoted), and inside quotes a backslash escapes '"' or '\'.
 // It fills p.toks and p.quoted (scratch) and reports an unterminated quote.
-func (p *parser) split(s string) (unterminated bool) {
+func (p *ruleMaker) split(s string) (unterminated bool) {
 	p.toks, p.quoted = p.toks[:0], p.quoted[:0]
 	i := 0
 	for {
@@ -1002,7 +1020,7 @@ func (p *parser) split(s string) (unterminated bool) {
 
 // knownModule is knownModules[m], remembering the last two answers: kube-proxy's rules name
 // the same few modules in turn (comment, then tcp or statistic).
-func (p *parser) knownModule(m string) bool {
+func (p *ruleMaker) knownModule(m string) bool {
 	if m == p.known[0] || m == p.known[1] {
 		return m != ""
 	}
@@ -1045,7 +1063,7 @@ func isOption(w string) bool {
 
 // keepWords copies an option's values into the dump's word slab: Values are sub-slices of it
 // (capped, so appending to one cannot overwrite the next option's).
-func (p *parser) keepWords(w []string) []string {
+func (p *ruleMaker) keepWords(w []string) []string {
 	if len(p.words)+len(w) > cap(p.words) {
 		p.words = make([]string, 0, max(4096, len(w)))
 	}
@@ -1054,15 +1072,53 @@ func (p *parser) keepWords(w []string) []string {
 	return p.words[start:len(p.words):len(p.words)]
 }
 
+// ruleParse is a rule line as its text alone says it (ruleMaker.makeRule): the Rule, its chain's
+// name, and its warnings in the order the line gives them. What depends on the dump read so far
+// (which chain the rule goes to, whether its jump target is declared) is left to applyRule, at
+// the places recorded here, so the warnings and Unparsed come out in the same order.
+type ruleParse struct {
+	line        int
+	r           Rule
+	ok          bool // the line is '-A CHAIN ...'; otherwise it has only warnings
+	chain       string
+	setCounters bool // '-c' counters inside the text
+	warns       []diag.Warning
+	chainWarn   int // where in warns the chain's warning goes
+	jumps       []jumpCheck
+}
+
+// jumpCheck is a jump to a target that is not builtin: applyRule asks whether the table declares
+// it, and if not warns at warns[warn] and puts "word target" into Unparsed at unparsed.
+type jumpCheck struct {
+	warn, unparsed int
+	word, target   string
+}
+
+func (rp *ruleParse) warn(format string, args ...any) {
+	rp.warns = append(rp.warns, diag.Warnf(rp.line, format, args...))
+}
+
+// rule parses rule line n: from its parse made ahead when there is one, else here.
 func (p *parser) rule(n int, raw string) {
-	warned := len(p.warns)
+	rp := p.prepared
+	p.prepared = nil
+	if rp == nil || rp.line != n {
+		rp = &p.rule1
+		p.makeRule(n, raw, rp)
+	}
+	p.applyRule(raw, rp)
+}
+
+// makeRule parses a rule line into rp, from its text alone.
+func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
+	*rp = ruleParse{line: n, warns: rp.warns[:0], jumps: rp.jumps[:0]}
 	if p.split(raw) {
-		p.warn(n, "unterminated quote")
+		rp.warn("unterminated quote")
 	}
 	toks := p.toks // scratch: options' values are copied out (keepWords)
 	quoted := p.quoted
-	setCounters := false
-	r := Rule{Line: n, Spec: p.newSpec()}
+	r := &rp.r
+	*r = Rule{Line: n, Spec: p.newSpec()}
 	r.Text = raw
 	if raw != "" && raw[0] == '[' {
 		// Only a counters word of its own ("[1:2] -A …", not "[1:2]] -A …") is the prefix
@@ -1077,33 +1133,21 @@ func (p *parser) rule(n int, raw string) {
 	if len(toks) > 0 && strings.HasPrefix(toks[0], "[") {
 		pk, by, ok := parseCounters(toks[0])
 		if !ok {
-			p.warn(n, "malformed counters %q", clip(toks[0]))
+			rp.warn("malformed counters %q", clip(toks[0]))
 		}
 		r.Counters, r.Packets, r.Bytes = true, pk, by
 		i++
 	}
 	if i >= len(toks) || (toks[i] != "-A" && toks[i] != "--append") {
-		p.warn(n, "expected -A CHAIN, got %q", clip(raw))
+		rp.warn("expected -A CHAIN, got %q", clip(raw))
 		return
 	}
 	if i+1 >= len(toks) || isOption(toks[i+1]) {
-		p.warn(n, "-A without a chain name")
+		rp.warn("-A without a chain name")
 		return
 	}
-	name := toks[i+1]
+	rp.ok, rp.chain, rp.chainWarn = true, toks[i+1], len(rp.warns)
 	i += 2
-	ch := p.lastChain(name)
-	if ch == nil {
-		if ch = p.nextChain(name); ch == nil {
-			if ch = p.chainNamed(name); ch == nil {
-				p.warn(n, "rule appends to undeclared chain %q", name)
-				ch = p.newChain(p.intern(name), "", n, true, 0, 0, false)
-			}
-		}
-		p.last, p.lastTable = ch, p.cur
-	}
-	r.Spec.Chain = ch.Name
-
 	// Matches: one per option before the target, a "-m module" sharing its first option's.
 	if n := matchCount(toks[i:]); n > 0 {
 		r.Matches = p.newMatches(n)
@@ -1115,7 +1159,7 @@ func (p *parser) rule(n int, raw string) {
 	for i < len(toks) {
 		w := toks[i]
 		if quoted[i] || !isOption(w) {
-			p.unparsed(r.Spec, w)
+			unparsed(r.Spec, w)
 			i++
 			continue
 		}
@@ -1127,32 +1171,31 @@ func (p *parser) rule(n int, raw string) {
 		switch w {
 		case "-m", "--match":
 			if i+1 >= len(toks) || (!quoted[i+1] && isOption(toks[i+1])) {
-				p.unparsed(r.Spec, w)
+				unparsed(r.Spec, w)
 				i++
 				continue
 			}
 			module = toks[i+1]
 			r.Matches = append(r.Matches, Match{Module: module})
 			if !p.knownModule(module) {
-				p.unparsed(r.Spec, "-m "+module)
+				unparsed(r.Spec, "-m "+module)
 			}
 			neg, inTarget = false, false
 			i += 2
 			continue
 		case "-j", "--jump", "-g", "--goto":
 			if i+1 >= len(toks) || (!quoted[i+1] && isOption(toks[i+1])) {
-				p.warn(n, "%s without a target", w)
-				p.unparsed(r.Spec, w)
+				rp.warn("%s without a target", w)
+				unparsed(r.Spec, w)
 				i++
 				continue
 			}
 			if r.Target.Name != "" {
-				p.warn(n, "rule has a second target %q", toks[i+1])
+				rp.warn("rule has a second target %q", toks[i+1])
 			}
 			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
-			if !isBuiltinTarget(r.Target.Name) && !p.declared(r.Target.Name) {
-				p.warn(n, "jump to undeclared chain or unknown target %q", r.Target.Name)
-				p.unparsed(r.Spec, w+" "+r.Target.Name)
+			if !isBuiltinTarget(r.Target.Name) {
+				rp.jumps = append(rp.jumps, jumpCheck{len(rp.warns), len(r.Unparsed), w, r.Target.Name})
 			}
 			inTarget, neg = true, false
 			i += 2
@@ -1163,13 +1206,13 @@ func (p *parser) rule(n int, raw string) {
 				by, err2 := strconv.ParseUint(toks[i+2], 10, 64)
 				if err1 == nil && err2 == nil {
 					r.Counters, r.Packets, r.Bytes = true, pk, by
-					setCounters = true
+					rp.setCounters = true
 					i += 3
 					continue
 				}
 			}
-			p.warn(n, "malformed -c counters")
-			p.unparsed(r.Spec, w)
+			rp.warn("malformed -c counters")
+			unparsed(r.Spec, w)
 			i++
 			continue
 		}
@@ -1192,7 +1235,7 @@ func (p *parser) rule(n int, raw string) {
 		} else if inTarget {
 			r.Target.Options = append(r.Target.Options, Option{Name: w, Values: vals})
 			if neg {
-				p.warn(n, "negated target option %s", w)
+				rp.warn("negated target option %s", w)
 			}
 		} else {
 			m := Match{Module: module, Option: w, Negated: neg, Values: vals}
@@ -1200,7 +1243,7 @@ func (p *parser) rule(n int, raw string) {
 				r.Matches[k] = m // fill the bare '-m module' entry with its first option
 			} else {
 				if module == "" {
-					p.unparsed(r.Spec, w)
+					unparsed(r.Spec, w)
 				}
 				r.Matches = append(r.Matches, m)
 			}
@@ -1209,7 +1252,7 @@ func (p *parser) rule(n int, raw string) {
 		i = j
 	}
 	if neg {
-		p.warn(n, "'!' with nothing after it")
+		rp.warn("'!' with nothing after it")
 	}
 	r.jumps = r.Target.Name != "" && !isBuiltinTarget(r.Target.Name)
 	if r.Target.Name == "DNAT" {
@@ -1222,11 +1265,50 @@ func (p *parser) rule(n int, raw string) {
 			r.Spec.dnatTo = &p.nats[len(p.nats)-1]
 		}
 	}
+}
+
+// applyRule adds a rule parsed by makeRule to the dump read so far: its chain, its jump
+// targets' declarations, its warnings in their order.
+func (p *parser) applyRule(raw string, rp *ruleParse) {
+	warned := len(p.warns)
+	next := 0
+	emit := func(upto int) {
+		p.warns = append(p.warns, rp.warns[next:upto]...)
+		next = upto
+	}
+	if !rp.ok {
+		emit(len(rp.warns))
+		return
+	}
+	emit(rp.chainWarn)
+	r := rp.r
+	n, name := rp.line, rp.chain
+	ch := p.lastChain(name)
+	if ch == nil {
+		if ch = p.nextChain(name); ch == nil {
+			if ch = p.chainNamed(name); ch == nil {
+				p.warn(n, "rule appends to undeclared chain %q", name)
+				ch = p.newChain(p.intern(name), "", n, true, 0, 0, false)
+			}
+		}
+		p.last, p.lastTable = ch, p.cur
+	}
+	r.Spec.Chain = ch.Name
+	inserted := 0
+	for _, j := range rp.jumps {
+		emit(j.warn)
+		if !p.declared(j.target) {
+			p.warn(n, "jump to undeclared chain or unknown target %q", j.target)
+			r.Unparsed = slices.Insert(r.Unparsed, j.unparsed+inserted, j.word+" "+j.target)
+			inserted++
+		}
+	}
+	emit(len(rp.warns))
 	p.addRule(ch, r)
 	p.placed = true
 	// Share what parsed cleanly; a rule with warnings (their lines would be this dump's) or with
 	// '-c' counters inside its text is parsed again wherever it appears.
-	if p.cache != nil && len(p.warns) == warned && !setCounters && (r.prefixed || raw[0] != '[') {
+	if p.cache != nil && len(p.warns) == warned && !rp.setCounters && (r.prefixed || raw[0] != '[') {
 		r.cached = true
 		p.cache.store(r.Spec)
 	}
@@ -1401,7 +1483,7 @@ func matchCount(toks []string) int {
 
 // newMatches returns an empty slice with room for n Matches, from a slab: most rules have two
 // to four, and one allocation each is a tenth of a parse.
-func (p *parser) newMatches(n int) []Match {
+func (p *ruleMaker) newMatches(n int) []Match {
 	if n > slab/8 {
 		return make([]Match, 0, n)
 	}
@@ -1413,7 +1495,7 @@ func (p *parser) newMatches(n int) []Match {
 	return p.matches[k : k : k+n]
 }
 
-func (p *parser) newSpec() *Spec {
+func (p *ruleMaker) newSpec() *Spec {
 	if len(p.specs) == cap(p.specs) {
 		p.specs = make([]Spec, 0, slab)
 	}
@@ -1446,7 +1528,7 @@ func builtinOption(w string) string {
 	return ""
 }
 
-func (p *parser) unparsed(s *Spec, w string) {
+func unparsed(s *Spec, w string) {
 	s.Unparsed = append(s.Unparsed, w)
 }
 

@@ -3,6 +3,7 @@ package iptables
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -714,5 +715,65 @@ func natParser(t *testing.T) func([]byte) *Table {
 			t.Fatalf("%v %v", err, w)
 		}
 		return d.Table("nat")
+	}
+}
+
+// Rules made ahead on other goroutines (parseAhead) give the parse on one goroutine: on
+// batches' edges, lines longer than the reader's buffer, warnings of every kind, and a read
+// that fails part way (lines before it parsed, the error returned).
+func TestParseAheadSame(t *testing.T) {
+	var odd strings.Builder
+	odd.WriteString("*nat\n:A - [0:0]\n:B - [0:0]\n")
+	for i := range 3 * aheadLines {
+		switch i % 7 {
+		case 0:
+			fmt.Fprintf(&odd, "[%d:%d] -A A -s 10.0.%d.0/24 -j B\n", i, i*60, i%256)
+		case 1:
+			fmt.Fprintf(&odd, "-A A -j NOWHERE%d -j B -j ALSO%d --bad\n", i, i) // two undeclared targets, a second target
+		case 2:
+			fmt.Fprintf(&odd, "-A C%d -m nosuch --x 1 -j B\n", i%3) // undeclared chain, unknown module
+		case 3:
+			fmt.Fprintf(&odd, "  -A A -m comment --comment \"unterminated %d\n", i)
+		case 4:
+			fmt.Fprintf(&odd, "[1:x] -A A ! -j B\n-A\n:D%d ACCEPT\n", i)
+		case 5:
+			if i%70 != 5 {
+				fmt.Fprintf(&odd, "-A B -m comment --comment %q -j RETURN\n", strings.Repeat("x", i))
+				continue
+			}
+			fmt.Fprintf(&odd, "-A B -m comment --comment %q -c 1 2 -j RETURN\n", strings.Repeat("long ", 30000)) // past 64 KB
+		default:
+			odd.WriteString("# a comment\n\n-A A -p tcp --dport ! 80 -j DNAT --to-destination 10.1.1.1:8080\n")
+		}
+	}
+	odd.WriteString("COMMIT\n-A A -j B\n")
+	inputs := map[string][]byte{"odd": []byte(odd.String()), "kube-proxy": kubeProxyDump(3000)}
+	files, _ := filepath.Glob("testdata/*.txt")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[f] = b
+	}
+	for name, in := range inputs {
+		t.Run(name, func(t *testing.T) {
+			d, w, err := Parse(bytes.NewReader(in))
+			if name == "odd" && len(w) < 3*aheadLines/2 {
+				t.Fatalf("only %d warnings: the input does not test what it should", len(w))
+			}
+			sameAsOneGoroutine(t, in, d, w, err)
+			cut := io.MultiReader(bytes.NewReader(in[:len(in)/2]), iotest.ErrReader(errors.New("disk gone")))
+			d, w, err = Parse(cut)
+			if err == nil {
+				t.Fatal("the read error was lost")
+			}
+			parseAhead = false
+			one, oneW, oneErr := Parse(io.MultiReader(bytes.NewReader(in[:len(in)/2]), iotest.ErrReader(errors.New("disk gone"))))
+			parseAhead = true
+			if a, b := fmt.Sprint(d.LineCount(), len(w), err), fmt.Sprint(one.LineCount(), len(oneW), oneErr); a != b {
+				t.Fatalf("cut short: made ahead %s, one goroutine %s", a, b)
+			}
+		})
 	}
 }
