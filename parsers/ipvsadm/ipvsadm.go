@@ -140,6 +140,14 @@ func Parse(r io.Reader) (*Table, []diag.Warning, error) {
 // a virtual server whose real servers are all shared is shared whole. Shared servers must not
 // be modified. Safe for concurrent use; the zero value is ready.
 type Cache struct {
+	// OmitCounters leaves out of the listings parsed with the Cache what changes from node to
+	// node and second to second: connection counts (ActiveConn, InActConn, PersistConn) and
+	// --stats and --rate (Stats and Rate are nil). They are checked as they are read (a
+	// malformed one warns), then dropped, so that every node listing the same servers shares
+	// them whole: a model whose rules read no counter (the analysis) need not hold fifty nodes'
+	// copies of fifty thousand real servers.
+	OmitCounters bool
+
 	last atomic.Pointer[Table]
 }
 
@@ -156,7 +164,7 @@ func ParseShared(r io.Reader, c *Cache) (*Table, []diag.Warning, error) {
 func parse(r io.Reader, c *Cache) (*Table, []diag.Warning, error) {
 	p := &parser{t: &Table{VirtualServers: []*VirtualServer{}}, strs: map[string]string{}}
 	if c != nil {
-		p.ref = c.last.Load()
+		p.ref, p.omitCounters = c.last.Load(), c.OmitCounters
 	}
 	defer p.endVirtualServer()
 	br := bufio.NewReader(r)
@@ -187,6 +195,8 @@ type parser struct {
 	refVS *VirtualServer
 	spec  RealServerSpec    // the real server being read
 	vspec VirtualServerSpec // the virtual server being read
+
+	omitCounters bool // Cache.OmitCounters
 }
 
 func (p *parser) warn(n int, format string, args ...any) {
@@ -421,6 +431,14 @@ func (p *parser) realServer(n int, s string, f []string) {
 
 // counters assigns the values of a line to the named columns.
 func (p *parser) counters(n int, vals, cols []string, st **Stats, rt **Rate, rs *RealServer) {
+	if p.omitCounters {
+		defer func() {
+			*st, *rt = nil, nil
+			if rs != nil {
+				rs.ActiveConn, rs.InActConn, rs.PersistConn = 0, 0, 0
+			}
+		}()
+	}
 	if len(vals) != len(cols) {
 		p.warn(n, "%d values for %d columns %v", len(vals), len(cols), cols)
 	}

@@ -239,7 +239,63 @@ func FuzzParseShared(f *testing.F) {
 		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gw, ww) {
 			t.Fatalf("shared parse differs:\n%+v\n%v\nalone:\n%+v\n%v", got, gw, want, ww)
 		}
+		// Without counters: the same, counters left out, warnings all there.
+		c = &Cache{OmitCounters: true}
+		if _, _, err := ParseShared(bytes.NewReader(first), c); err != nil {
+			t.Fatal(err)
+		}
+		got, gw, _ = ParseShared(bytes.NewReader(second), c)
+		if zeroCounters(want); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gw, ww) {
+			t.Fatalf("shared parse without counters differs:\n%+v\n%v\nalone, counters zeroed:\n%+v\n%v", got, gw, want, ww)
+		}
 	})
+}
+
+// zeroCounters clears what Cache.OmitCounters leaves out.
+func zeroCounters(t *Table) {
+	for _, vs := range t.VirtualServers {
+		vs.Stats, vs.Rate = nil, nil
+		for _, rs := range vs.RealServers {
+			rs.ActiveConn, rs.InActConn, rs.PersistConn, rs.Stats, rs.Rate = 0, 0, 0, nil, nil
+		}
+	}
+}
+
+// Without counters, nodes whose listings differ only in them share every server; a malformed
+// counter still warns.
+func TestOmitCountersShares(t *testing.T) {
+	b, err := os.ReadFile("testdata/ipvsadm-Ln.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cache{OmitCounters: true}
+	first, _, _ := ParseShared(bytes.NewReader(b), c)
+	lines := strings.Split(string(b), "\n")
+	changed := 0
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) >= 6 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
+			f[4], f[5] = f[4]+"1", "x"+f[5]
+			lines[i] = "  -> " + strings.Join(f[1:], " ")
+			changed++
+		}
+	}
+	if changed < 2 {
+		t.Fatalf("%d real server lines changed: the listing does not test sharing", changed)
+	}
+	other, w, _ := ParseShared(strings.NewReader(strings.Join(lines, "\n")), c)
+	if len(w) != changed {
+		t.Errorf("%d warnings for %d malformed InActConn values: %v", len(w), changed, w)
+	}
+	for i, vs := range other.VirtualServers {
+		if vs != first.VirtualServers[i] {
+			t.Errorf("virtual server at line %d not shared though only counters changed", vs.Line)
+		}
+		for _, rs := range vs.RealServers {
+			if rs.ActiveConn != 0 || rs.InActConn != 0 {
+				t.Errorf("real server at line %d kept its counters", rs.Line)
+			}
+		}
+	}
 }
 
 // Servers said the same at the same place are the last listing's; those that differ, and the
