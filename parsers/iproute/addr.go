@@ -16,7 +16,7 @@ type Addrs struct {
 	Interfaces []Interface    `json:"interfaces"`
 	Warnings   []diag.Warning `json:"warnings,omitempty"`
 
-	owners atomic.Pointer[map[netip.Addr]int] // built on the first Owner
+	owners atomic.Pointer[addrIndex] // built on the first Owner
 }
 
 // Interface is one device with its addresses.
@@ -63,20 +63,21 @@ func (as *Addrs) ByName(name string) *Interface {
 
 // Owner returns the interface holding addr, or nil.
 func (as *Addrs) Owner(addr netip.Addr) *Interface {
-	m := as.owners.Load()
-	if m == nil {
+	ix := as.owners.Load()
+	if ix == nil {
 		// An IPVS node's kube-ipvs0 holds every ClusterIP: index them once.
-		o := map[netip.Addr]int{}
-		for i := len(as.Interfaces) - 1; i >= 0; i-- { // the first holder wins
-			for _, a := range as.Interfaces[i].Addresses {
-				o[a.Prefix.Addr()] = i
+		var pairs []addrPos
+		for i, in := range as.Interfaces {
+			for _, a := range in.Addresses {
+				pairs = append(pairs, addrPos{a.Prefix.Addr(), int32(i)})
 			}
 		}
-		as.owners.Store(&o)
-		m = &o
+		built := newAddrIndex(pairs)
+		as.owners.Store(&built)
+		ix = &built
 	}
-	if i, ok := (*m)[addr]; ok {
-		return &as.Interfaces[i]
+	if found := ix.find(addr); len(found) > 0 {
+		return &as.Interfaces[found[0].i] // the first holder
 	}
 	return nil
 }

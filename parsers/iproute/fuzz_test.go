@@ -41,6 +41,7 @@ func fuzzParse(f *testing.F, kind string, parse func(io.Reader) (any, error)) {
 		var ws []int
 		switch x := v.(type) {
 		case *Addrs:
+			checkOwner(t, x)
 			for _, w := range x.Warnings {
 				ws = append(ws, w.Line)
 			}
@@ -247,6 +248,32 @@ func TestSameRouteFields(t *testing.T) {
 		set(reflect.ValueOf(&b.Nexthops[0]).Elem().Field(i))
 		if sameRoute(Route{Nexthops: []Nexthop{{}}}, b) {
 			t.Errorf("nexthops that differ in %s are the same", nt.Field(i).Name)
+		}
+	}
+}
+
+// checkOwner: Owner finds the first interface holding each address, as a scan does.
+func checkOwner(t *testing.T, as *Addrs) {
+	t.Helper()
+	scan := func(a netip.Addr) *Interface {
+		for i := range as.Interfaces {
+			for _, p := range as.Interfaces[i].Addresses {
+				if p.Prefix.Addr() == a {
+					return &as.Interfaces[i]
+				}
+			}
+		}
+		return nil
+	}
+	probes := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("::1"), {}}
+	for _, in := range as.Interfaces {
+		for _, p := range in.Addresses {
+			probes = append(probes, p.Prefix.Addr(), p.Prefix.Addr().Next())
+		}
+	}
+	for _, a := range probes {
+		if got, want := as.Owner(a), scan(a); got != want {
+			t.Fatalf("Owner(%s) = %v, the scan gives %v", a, got, want)
 		}
 	}
 }

@@ -392,3 +392,27 @@ func TestLookupMatchesScan(t *testing.T) {
 	}
 	checkLookup(t, rs)
 }
+
+// An address on two devices (a ClusterIP on kube-ipvs0 and on a dummy device) belongs to the
+// first listed, as the kernel's local table lists it first.
+func TestOwnerFirstHolder(t *testing.T) {
+	in := `5: kube-ipvs0: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN group default
+    link/ether 2a:6b:1c:3d:4e:5f brd ff:ff:ff:ff:ff:ff
+    inet 10.96.0.10/32 scope global kube-ipvs0
+    inet 10.96.0.1/32 scope global kube-ipvs0
+6: dummy0: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN group default
+    link/ether 2a:6b:1c:3d:4e:60 brd ff:ff:ff:ff:ff:ff
+    inet 10.96.0.10/32 scope global dummy0
+    inet 10.96.0.11/32 scope global dummy0
+`
+	as, err := ParseAddr(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a, want := range map[string]string{"10.96.0.10": "kube-ipvs0", "10.96.0.1": "kube-ipvs0", "10.96.0.11": "dummy0"} {
+		if got := as.Owner(ip(a)); got == nil || got.Name != want {
+			t.Errorf("Owner(%s) = %v, want %s", a, got, want)
+		}
+	}
+	checkOwner(t, as)
+}

@@ -173,16 +173,16 @@ func (rs *Routes) Covering(table string, addr netip.Addr) iter.Seq[Route] {
 		if t == nil {
 			return
 		}
-		host := t.host[addr.Unmap()]
+		host := t.host.find(addr.Unmap())
 		wide := t.wide
 		for len(host) > 0 || len(wide) > 0 {
-			var i int
-			if len(wide) == 0 || len(host) > 0 && host[0] < wide[0] {
-				i, host = host[0], host[1:]
+			var i int32
+			if len(wide) == 0 || len(host) > 0 && host[0].i < wide[0] {
+				i, host = host[0].i, host[1:]
 			} else {
 				i, wide = wide[0], wide[1:]
 			}
-			if r := rs.At(i); r.Covers(addr) && !yield(r) {
+			if r := rs.At(int(i)); r.Covers(addr) && !yield(r) {
 				return
 			}
 		}
@@ -196,8 +196,8 @@ type coverIndex struct {
 }
 
 type coverTable struct {
-	host map[netip.Addr][]int
-	wide []int
+	host addrIndex
+	wide []int32
 }
 
 // coverIndex is built once, on first use.
@@ -209,15 +209,17 @@ func (rs *Routes) coverIndex() *coverIndex {
 	for i, r := range rs.All() {
 		t := ix.tables[r.Table]
 		if t == nil {
-			t = &coverTable{host: map[netip.Addr][]int{}}
+			t = &coverTable{}
 			ix.tables[r.Table] = t
 		}
 		if r.Dst.IsValid() && r.Dst.Bits() == r.Dst.Addr().BitLen() {
-			a := r.Dst.Addr()
-			t.host[a] = append(t.host[a], i)
+			t.host = append(t.host, addrPos{r.Dst.Addr(), int32(i)})
 		} else {
-			t.wide = append(t.wide, i)
+			t.wide = append(t.wide, int32(i))
 		}
+	}
+	for _, t := range ix.tables {
+		t.host = newAddrIndex(t.host)
 	}
 	rs.covers.Store(ix)
 	return ix
