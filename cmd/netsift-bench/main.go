@@ -241,7 +241,8 @@ func report(w io.Writer, rs []*result) {
 // parserVsRestore times netsift's iptables parser against `iptables-restore --test` on the
 // biggest dump, in a throwaway network namespace. The two are timed in turns, a parse then a
 // restore, and the ratio reported is the median of each turn's: a shared machine's load drifts
-// over a minute, and a ratio of medians taken minutes apart carries that drift.
+// over a minute, and a ratio of medians taken minutes apart carries that drift. Nine turns at
+// least: with five, one run's median moved from 9× to 12× on the same code.
 func parserVsRestore(w io.Writer, rs []*result, runs int) {
 	var dump []byte
 	for _, r := range rs {
@@ -261,7 +262,7 @@ func parserVsRestore(w io.Writer, rs []*result, runs int) {
 	}
 	var parse, restore []time.Duration
 	var ratios []float64
-	for range max(runs, 5) {
+	for range max(runs, 9) {
 		start := time.Now()
 		if _, _, err := iptables.Parse(bytes.NewReader(dump)); err != nil {
 			fmt.Fprintln(w, "\niptables parse:", err)
