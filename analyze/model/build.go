@@ -94,7 +94,7 @@ func decodePacked(rel string, data []byte) (fileResult, bundle.Content) {
 	}
 	// data is not used past this point: nothing holds the text while the items are decoded.
 	if blocks, ok := bundle.Blocks(packed); ok {
-		if objs, ok := decodeListBlocks(rel, blocks); ok {
+		if objs, ok := decodeListBlocks(rel, blocks, len(data)); ok {
 			r.objs = objs
 			return r, packed
 		}

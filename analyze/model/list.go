@@ -86,7 +86,7 @@ var listBatch = 4 << 20 // a variable: tests lower it
 // pods.yaml is not held whole while its items are decoded (seconds, on a large cluster). It
 // splits lines as listItems does; the List's own keys are checked at the end, where kubectl
 // prints kind and metadata.
-func decodeListBlocks(file string, blocks iter.Seq[[]byte]) ([]decodedObject, bool) {
+func decodeListBlocks(file string, blocks iter.Seq[[]byte], size int) ([]decodedObject, bool) {
 	if !byItem {
 		return nil, false
 	}
@@ -99,6 +99,9 @@ func decodeListBlocks(file string, blocks iter.Seq[[]byte]) ([]decodedObject, bo
 		line    int
 		failed  bool
 	)
+	// Room for a batch and the item that ends it, or the whole file when smaller: grown by
+	// append to 4 MB, a batch is ~20 MB of garbage (120 MB over a large cluster's Lists).
+	batch = make([]byte, 0, min(size+1, listBatch+listBatch/4))
 	closeItem := func() { items[len(items)-1].to = len(batch) - 1 } // before its last line end
 	flush := func() {
 		objs, ok := decodeItems(file, batch, items)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -97,8 +98,16 @@ func (n *NodeData) Path(capture string) string {
 	return "nodes/" + n.Name + "/" + capture
 }
 
-// NodeNames returns every node the bundle knows: Node objects and node capture folders.
+// NodeNames returns every node the bundle knows: Node objects and node capture folders, sorted.
+// The slice is the model's: callers read it.
 func (m *Model) NodeNames() []string {
+	if m.nodeNames != nil {
+		return m.nodeNames
+	}
+	return m.collectNodeNames()
+}
+
+func (m *Model) collectNodeNames() []string {
 	set := map[string]bool{}
 	for _, n := range m.Nodes {
 		set[n.Name] = true
@@ -111,7 +120,7 @@ func (m *Model) NodeNames() []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
-	return out
+	return slices.Clip(out)
 }
 
 // NodeData returns the parsed captures of a node (parsed once, on first use).

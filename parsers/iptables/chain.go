@@ -281,7 +281,7 @@ func (p *parser) freeze() {
 			t.offs[i] = c.off
 		}
 		t.cols = &d.cols
-		t.parsing = nil
+		t.parsing, t.spent = nil, t.parsing
 	}
 	if p.cache != nil {
 		p.cache.runs.Store(int64(len(p.runs)))
@@ -292,15 +292,30 @@ func (p *parser) freeze() {
 	// would otherwise be garbage the collector must first find.
 	clear(p.pending)
 	clear(p.pendingChains)
-	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0]})
+	slabs := append(p.spareChains, p.usedChains...)
+	for _, c := range p.usedChains {
+		clear(c[:cap(c)])
+	}
+	var parsing []*Chain // the biggest table's
+	for _, t := range d.Tables {
+		if cap(t.spent) > cap(parsing) {
+			parsing = t.spent
+		}
+		t.spent = nil
+	}
+	clear(parsing[:cap(parsing)])
+	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0], slabs, parsing[:0]})
 	p.pending, p.pendingChains, p.cols, p.runs = nil, nil, nil, nil
+	p.chains, p.usedChains, p.spareChains, p.spareParsing = nil, nil, nil, nil
 }
 
 type scratch struct {
-	pending []pendingRule
-	chains  []pendingChain
-	cols    []byte
-	runs    []lineRun
+	pending    []pendingRule
+	chains     []pendingChain
+	cols       []byte
+	runs       []lineRun
+	chainSlabs [][]Chain
+	parsing    []*Chain
 }
 
 // joinRuns replaces each stretch of rule runs that list chains whole, one after the other in

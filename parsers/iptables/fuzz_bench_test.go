@@ -155,6 +155,14 @@ func checkShared(t *testing.T, b []byte, d *Dump, w []diag.Warning) {
 		}
 		checkLines(t, sd, b)
 	}
+	// The parses since reused the first one's buffers (scratch): what it returned is unchanged.
+	if again, _ := json.Marshal(struct {
+		D *Dump
+		W []diag.Warning
+	}{d, w}); !bytes.Equal(again, want) {
+		t.Fatalf("later parses changed an earlier dump:\n now %s\n was %s", again, want)
+	}
+	checkLines(t, d, b)
 }
 
 // kubeProxyDump builds a kube-proxy-shaped nat table with about n rules: per service a

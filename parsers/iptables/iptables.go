@@ -196,6 +196,7 @@ type Table struct {
 	Line      int
 	Committed bool
 	parsing   []*Chain         // the chains while parsing (shapes and offs are written by freeze)
+	spent     []*Chain         // parsing once frozen, until the parser keeps it for the next parse
 	byName    map[string]int32 // while parsing: position in parsing (the index's pos, after)
 	index     *chainIndex      // after: shared by the dumps with the same chains
 	shapes    [][]*chainShape  // after: each chain's shape, in blocks of shapeBlock chains
@@ -513,6 +514,7 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 	if s := scratchPool.Get(); s != nil {
 		sc := s.(*scratch)
 		p.pending, p.pendingChains, p.cols, p.dump.runs = sc.pending, sc.chains, sc.cols, sc.runs
+		p.spareChains, p.spareParsing = sc.chainSlabs, sc.parsing
 	}
 	if c != nil {
 		// The dumps of one cluster are alike: as many line runs as the last one, and a few more.
@@ -742,8 +744,13 @@ type parser struct {
 	names     []byte // a slab, see keepName
 	ownShapes []chainShape
 	specLists []*Spec // a slab, see newSpecList
-	chains    []Chain
-	shapes    []chainShape
+	chains    []Chain // a slab, see newChain
+	// The slabs of chains this parse used, and those of the last parse's to use again: a dump's
+	// chains are garbage once it is frozen (a table makes them on demand), 115 MB of allocation
+	// over fifty nodes. spareParsing is a spent Table.parsing, for the same reason.
+	usedChains, spareChains [][]Chain
+	spareParsing            []*Chain
+	shapes                  []chainShape
 	// The rules of every chain, written to the dump's column when the dump ends (freeze).
 	pending       []pendingRule
 	pendingChains []pendingChain
@@ -841,7 +848,11 @@ func (p *parser) parseLine(n int, s string) {
 		if p.pred != nil {
 			// Most likely the same chains again: room for them at once, rather than growing a
 			// slice of tens of thousands of chains by copying it a dozen times.
-			p.cur.parsing = make([]*Chain, 0, len(p.pred.names))
+			if cap(p.spareParsing) >= len(p.pred.names) {
+				p.cur.parsing, p.spareParsing = p.spareParsing[:0], nil
+			} else {
+				p.cur.parsing = make([]*Chain, 0, len(p.pred.names))
+			}
 		}
 		p.dump.Tables = append(p.dump.Tables, p.cur)
 	case ':':
@@ -1321,7 +1332,12 @@ const slab = 512
 // newChain declares a chain in the current table. indexed: the table's map has it already.
 func (p *parser) newChain(name, policy string, line int, undeclared bool, pk, by uint64, indexed bool) *Chain {
 	if len(p.chains) == cap(p.chains) {
-		p.chains = make([]Chain, 0, slab)
+		if n := len(p.spareChains); n > 0 {
+			p.chains, p.spareChains = p.spareChains[n-1][:0], p.spareChains[:n-1]
+		} else {
+			p.chains = make([]Chain, 0, slab)
+		}
+		p.usedChains = append(p.usedChains, p.chains)
 	}
 	// The shape the last dump had at this place when it is this chain's: freeze keeps it if
 	// the rules are the same too (fifty kube-proxy nodes), and otherwise copies it (shareShape),
