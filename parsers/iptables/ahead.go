@@ -1,8 +1,6 @@
 package iptables
 
 import (
-	"bufio"
-	"errors"
 	"io"
 	"strings"
 	"unsafe"
@@ -82,9 +80,7 @@ func (p *parser) parseWithAhead(r io.Reader) error {
 func readAhead(r io.Reader, ordered, work chan<- *aheadBatch, free <-chan *aheadBatch) {
 	defer close(ordered)
 	defer close(work)
-	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
-	var long []byte // a line longer than the buffer, assembled
 	var text []byte
 	var ends []int
 	send := func(err error) {
@@ -105,30 +101,13 @@ func readAhead(r io.Reader, ordered, work chan<- *aheadBatch, free <-chan *ahead
 		work <- b
 		text, ends = text[:0], ends[:0]
 	}
-	for {
-		b, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long, b...)
-			continue
-		}
-		if long != nil {
-			b = append(long, b...)
-			long = nil
-		}
-		if len(b) > 0 {
-			line++
-			text = append(text, trimEOLBytes(b)...)
-			ends = append(ends, len(text))
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			send(err)
-			return
-		}
+	err := eachLine(r, func(n int, b []byte) {
+		line = n
+		text = append(text, b...)
+		ends = append(ends, len(text))
 		if len(ends) == aheadLines {
 			send(nil)
 		}
-	}
+	})
+	send(err)
 }

@@ -542,6 +542,12 @@ func ParseShared(r io.Reader, c *Cache) (*Dump, []diag.Warning, error) {
 
 // readLines parses r's lines one by one; the error is reading's, not io.EOF.
 func (p *parser) readLines(r io.Reader) error {
+	return eachLine(r, func(n int, b []byte) { p.lineBytes(n, b) })
+}
+
+// eachLine calls fn with each line of r and its number, without its line end; b is valid until
+// fn returns. The error is reading's, not io.EOF.
+func eachLine(r io.Reader, fn func(n int, b []byte)) error {
 	br := bufio.NewReaderSize(r, 64*1024)
 	line := 0
 	var long []byte // a line longer than the buffer, assembled
@@ -557,7 +563,7 @@ func (p *parser) readLines(r io.Reader) error {
 		}
 		if len(b) > 0 {
 			line++
-			p.lineBytes(line, trimEOLBytes(b))
+			fn(line, trimEOLBytes(b))
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
