@@ -47,7 +47,13 @@ type sharedParser struct {
 	lines bool
 }
 
+// parseIPTables parses one dump at a time, so that each is read against all that the one before
+// put in the cache. Load streams dumps in turn anyway; Build's node jobs would parse several at
+// once, each missing the rules the others had not stored yet, and how much they shared (the
+// chain shapes rules' indexes are keyed by) would depend on timing.
 func parseIPTables(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
+	env.iptOne.Lock()
+	defer env.iptOne.Unlock()
 	return iptables.ParseShared(r, env.ipt)
 }
 
@@ -85,6 +91,7 @@ var capturesByFile = func() map[string]*CaptureFormat {
 // parsed while reading (nil when Build is given a bundle already read).
 type parseEnv struct {
 	ipt    *iptables.Cache
+	iptOne sync.Mutex // see parseIPTables
 	ipvs   *ipvsadm.Cache
 	ipset  *ipset.Cache
 	addrs  *iproute.AddrCache
