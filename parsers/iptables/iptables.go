@@ -498,7 +498,9 @@ func (c *Cache) name(b []byte) string {
 }
 
 // Parse reads an iptables-save dump. Malformed lines become warnings and the parse goes on; the
-// error is non-nil only when reading r fails.
+// error is non-nil only when reading r fails. It reads r and parses rule lines on goroutines of
+// its own, which exit once r is read to its end (parseWithAhead); ParseShared with a Cache
+// parses on the caller's.
 func Parse(r io.Reader) (*Dump, []diag.Warning, error) {
 	return ParseShared(r, nil)
 }
