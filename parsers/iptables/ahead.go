@@ -58,8 +58,8 @@ func (p *parser) parseWithAhead(r io.Reader) error {
 			if b.rules[i].line == n {
 				p.prepared = &b.rules[i]
 			}
-			if !(p.cur != nil && !p.cur.Committed && s != "" && s[0] == ':' && p.plainChain(n, unsafe.Slice(unsafe.StringData(s), len(s)))) {
-				p.line(n, s)
+			if !p.fastLine(n, unsafe.Slice(unsafe.StringData(s), len(s))) {
+				p.line(n, s) // the batch's string: no copy of the line
 			}
 			p.prepared = nil
 		}

@@ -581,22 +581,28 @@ func trimEOLBytes(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
-// lineBytes takes the shared fast path for a rule line whose text was seen before, and hands
-// every other line to line as a string.
+// lineBytes takes a fast path (fastLine) when it can, and hands every other line to line as a
+// string.
 func (p *parser) lineBytes(n int, b []byte) {
-	if p.cur != nil && !p.cur.Committed && len(b) > 0 {
-		switch {
-		case b[0] == ':':
-			if p.plainChain(n, b) {
-				return
-			}
-		case p.cache != nil && (b[0] == '[' || b[0] == '-'):
-			if p.sharedRule(n, b) {
-				return
-			}
-		}
+	if !p.fastLine(n, b) {
+		p.line(n, string(b))
 	}
-	p.line(n, string(b))
+}
+
+// fastLine reads a plain chain declaration, or a rule line whose text was seen before (the
+// shared path), without making a string of the line; false: the line is line's to parse. b is
+// not kept.
+func (p *parser) fastLine(n int, b []byte) bool {
+	if p.cur == nil || p.cur.Committed || len(b) == 0 {
+		return false
+	}
+	switch {
+	case b[0] == ':':
+		return p.plainChain(n, b)
+	case p.cache != nil && (b[0] == '[' || b[0] == '-'):
+		return p.sharedRule(n, b)
+	}
+	return false
 }
 
 // fastChains can be turned off by tests, to compare with the general path.
