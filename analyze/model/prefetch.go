@@ -48,9 +48,12 @@ type sharedParser struct {
 }
 
 // parseIPTables parses one dump at a time, so that each is read against all that the one before
-// put in the cache. Load streams dumps in turn anyway; Build's node jobs would parse several at
-// once, each missing the rules the others had not stored yet, and how much they shared (the
-// chain shapes rules' indexes are keyed by) would depend on timing.
+// put in the cache (its rules, chains and layout, published as its parse ends). Several at once
+// (Build's node jobs, or the small dumps of a bundle streamed while the first is parsed) would
+// each miss the rules the others had not stored yet: medium's RSS doubled, and how much dumps
+// shared (the chain shapes rules' indexes are keyed by) depended on timing. A streamed dump
+// waiting here holds the reader once its pipe is full (a dump smaller than the pipe's room
+// waits read whole); which waiting dump goes next does not matter.
 func parseIPTables(r io.Reader, env *parseEnv) (any, []diag.Warning, error) {
 	env.iptOne.Lock()
 	defer env.iptOne.Unlock()
@@ -148,12 +151,11 @@ func (env *parseEnv) decodeCluster(f *bundle.File) fileResult {
 
 // prefetch runs parse jobs for files as they are read.
 type prefetch struct {
-	env        *parseEnv
-	work       chan *pending
-	wg         sync.WaitGroup
-	mu         sync.Mutex
-	byData     map[*byte]*pending
-	lastStream *pending // the last dump streamed (claimStream)
+	env    *parseEnv
+	work   chan *pending
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	byData map[*byte]*pending
 
 	// Bytes of files to be packed once parsed (pending.packs) that wait for a worker. Reading
 	// waits while there are more than maxQueued: when the workers are busy (60,000 pods take
@@ -271,20 +273,10 @@ func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
 	}
 	pd := &pending{rel: rel, cf: capturesByFile[path.Base(rel)], done: make(chan struct{})}
 	pipe := newRoomPipe()
-	p.mu.Lock()
-	prev := p.lastStream
-	p.lastStream = pd
-	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer close(pd.done)
-		if prev != nil {
-			// One dump at a time: the next is read against what the last one put in the cache
-			// (its rules, chains and layout, published as its parse ends), rather than every
-			// small dump of a bundle parsed cold at once.
-			<-prev.done
-		}
 		pd.v, pd.warns, pd.err = sharedParsers[pd.cf.Name].parse(pipe, p.env)
 		// A parse that stopped early (a read error) must not leave the writer blocked.
 		_, _ = io.Copy(io.Discard, pipe)
