@@ -3,7 +3,6 @@ package iproute
 import (
 	"net/netip"
 	"slices"
-	"sort"
 )
 
 // addrIndex finds positions (of routes, of interfaces) by address: the pairs sorted by address
@@ -25,7 +24,7 @@ func newAddrIndex(pairs []addrPos) addrIndex {
 
 // find returns the pairs of address a, in increasing position.
 func (ix addrIndex) find(a netip.Addr) addrIndex {
-	lo := sort.Search(len(ix), func(k int) bool { return ix[k].a.Compare(a) >= 0 })
+	lo, _ := slices.BinarySearchFunc(ix, a, func(p addrPos, a netip.Addr) int { return p.a.Compare(a) })
 	hi := lo
 	for hi < len(ix) && ix[hi].a == a {
 		hi++
