@@ -274,6 +274,7 @@ func (p *parser) freeze() {
 		p.shareShape(pc, rules)
 	}
 	d.cols = bytes.Clone(cols)
+	var spent []*Chain
 	for _, t := range d.Tables {
 		t.shapes = p.tableShapes(t)
 		t.offs = make([]uint32, len(t.parsing))
@@ -281,7 +282,10 @@ func (p *parser) freeze() {
 			t.offs[i] = c.off
 		}
 		t.cols = &d.cols
-		t.parsing, t.spent = nil, t.parsing
+		if cap(t.parsing) > cap(spent) {
+			spent = t.parsing // the biggest table's list, for the next parse
+		}
+		t.parsing = nil
 	}
 	if p.cache != nil {
 		p.cache.runs.Store(int64(len(p.runs)))
@@ -296,15 +300,8 @@ func (p *parser) freeze() {
 	for _, c := range p.usedChains {
 		clear(c[:cap(c)])
 	}
-	var parsing []*Chain // the biggest table's
-	for _, t := range d.Tables {
-		if cap(t.spent) > cap(parsing) {
-			parsing = t.spent
-		}
-		t.spent = nil
-	}
-	clear(parsing[:cap(parsing)])
-	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0], slabs, parsing[:0]})
+	clear(spent[:cap(spent)])
+	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0], slabs, spent[:0]})
 	p.pending, p.pendingChains, p.cols, p.runs = nil, nil, nil, nil
 	p.chains, p.usedChains, p.spareChains, p.spareParsing = nil, nil, nil, nil
 }

@@ -196,7 +196,6 @@ type Table struct {
 	Line      int
 	Committed bool
 	parsing   []*Chain         // the chains while parsing (shapes and offs are written by freeze)
-	spent     []*Chain         // parsing once frozen, until the parser keeps it for the next parse
 	byName    map[string]int32 // while parsing: position in parsing (the index's pos, after)
 	index     *chainIndex      // after: shared by the dumps with the same chains
 	shapes    [][]*chainShape  // after: each chain's shape, in blocks of shapeBlock chains
