@@ -88,6 +88,7 @@ type nfWalk struct {
 	EmptyJumps []*iptables.Chain // user chains jumped into that hold no rule
 	Entered    []*iptables.Chain // user chains jumped into unconditionally
 	steps      int
+	matches    iptables.MatchBuf // room for the matches of the rule being evaluated
 }
 
 func nfWalkChain(tab *iptables.Table, chain string, pkt nfPacket) (nfVerdict, *nfWalk) {
@@ -193,7 +194,7 @@ func (w *nfWalk) match(r iptables.Rule) (res nfTri, why string, stateOnly bool) 
 		}
 		res = nfMin(res, t)
 	}
-	for _, m := range r.Matches {
+	for _, m := range r.MatchesIn(&w.matches) {
 		val := ""
 		if len(m.Values) > 0 {
 			val = m.Values[0]

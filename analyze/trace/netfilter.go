@@ -366,7 +366,7 @@ const (
 func (t *tracer) match(nd *model.NodeData, r iptables.Rule, pk *packet, table string) (tri, string) {
 	var unknownWhy, forkWhy string
 	statistic := false
-	for _, m := range r.Matches {
+	for _, m := range r.MatchesIn(&t.matches) {
 		if m.Module == "statistic" {
 			statistic = true
 			continue

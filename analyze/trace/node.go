@@ -8,6 +8,7 @@ import (
 
 	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/parsers/iproute"
+	"github.com/netsift/netsift/parsers/iptables"
 	"github.com/netsift/netsift/parsers/ipvsadm"
 	"github.com/netsift/netsift/parsers/sysctl"
 )
@@ -19,6 +20,8 @@ type tracer struct {
 	proto  string
 	target endpoint
 	paths  int // branches created
+
+	matches iptables.MatchBuf // room for the matches of the rule being evaluated
 }
 
 // each applies f to the in-flight paths and keeps the finished ones.

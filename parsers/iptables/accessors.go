@@ -9,18 +9,26 @@ import (
 // Find returns the first match with the given module and option ("" module for the builtin
 // options -s -d -p -i -o -f).
 func (r Rule) Find(module, option string) (Match, bool) {
-	for _, m := range r.Matches {
-		if m.Module == module && m.Option == option {
-			return m, true
-		}
+	if c, ok := r.find(module, option); ok {
+		return c.m.match(), true
 	}
 	return Match{}, false
 }
 
+// find is Find without making the Match: c.m is it.
+func (r Rule) find(module, option string) (matchCursor, bool) {
+	for c := r.cursor(); c.advance(); {
+		if c.m.Module == module && c.m.Option == option {
+			return c, true
+		}
+	}
+	return matchCursor{}, false
+}
+
 // HasModule reports whether the rule loads the match module ('-m name').
 func (r Rule) HasModule(module string) bool {
-	for _, m := range r.Matches {
-		if m.Module == module {
+	for c := r.cursor(); c.advance(); {
+		if c.m.Module == module {
 			return true
 		}
 	}
@@ -35,11 +43,12 @@ func (r Rule) Source() (p netip.Prefix, negated, ok bool) { return r.prefix("-s"
 func (r Rule) Destination() (p netip.Prefix, negated, ok bool) { return r.prefix("-d") }
 
 func (r Rule) prefix(opt string) (netip.Prefix, bool, bool) {
-	m, found := r.Find("", opt)
-	if !found || len(m.Values) != 1 {
+	c, found := r.find("", opt)
+	m := &c.m
+	if !found || m.n() != 1 {
 		return netip.Prefix{}, false, false
 	}
-	p, err := ParsePrefix(m.Values[0])
+	p, err := ParsePrefix(m.value(0))
 	if err != nil {
 		return netip.Prefix{}, m.Negated, false
 	}
@@ -95,18 +104,19 @@ func (r Rule) InInterface() (name string, negated, ok bool) { return r.single(""
 func (r Rule) OutInterface() (name string, negated, ok bool) { return r.single("", "-o") }
 
 func (r Rule) single(module, opt string) (string, bool, bool) {
-	m, found := r.Find(module, opt)
-	if !found || len(m.Values) != 1 {
+	c, found := r.find(module, opt)
+	m := &c.m
+	if !found || m.n() != 1 {
 		return "", false, false
 	}
-	return m.Values[0], m.Negated, true
+	return m.value(0), m.Negated, true
 }
 
 // Comment is the text of '-m comment --comment', or "".
 func (r Rule) Comment() string {
-	for _, m := range r.Matches {
-		if m.Module == "comment" && m.Option == "--comment" && len(m.Values) > 0 {
-			return m.Values[0]
+	for c := r.cursor(); c.advance(); {
+		if m := &c.m; m.Module == "comment" && m.Option == "--comment" && m.n() > 0 {
+			return m.value(0)
 		}
 	}
 	return ""
@@ -169,7 +179,8 @@ func (r Rule) Ports() (ports []PortRange, negated, ok bool) {
 }
 
 func (r Rule) ports(single, singleLong, multi, multiLong string) ([]PortRange, bool, bool) {
-	for _, m := range r.Matches {
+	for c := r.cursor(); c.advance(); {
+		m := &c.m
 		var want bool
 		switch m.Module {
 		case "tcp", "udp", "sctp", "udplite":
@@ -180,10 +191,10 @@ func (r Rule) ports(single, singleLong, multi, multiLong string) ([]PortRange, b
 		if !want {
 			continue
 		}
-		if len(m.Values) != 1 {
+		if m.n() != 1 {
 			return nil, m.Negated, false
 		}
-		p, ok := ParsePorts(m.Values[0])
+		p, ok := ParsePorts(m.value(0))
 		return p, m.Negated, ok
 	}
 	return nil, false, false
@@ -234,11 +245,12 @@ type SetMatch struct {
 // MatchSets lists the rule's ipset conditions in order.
 func (r Rule) MatchSets() []SetMatch {
 	var out []SetMatch
-	for _, m := range r.Matches {
-		if m.Module != "set" || (m.Option != "--match-set" && m.Option != "--set") || len(m.Values) < 2 {
+	for c := r.cursor(); c.advance(); {
+		m := &c.m
+		if m.Module != "set" || (m.Option != "--match-set" && m.Option != "--set") || m.n() < 2 {
 			continue
 		}
-		out = append(out, SetMatch{Name: m.Values[0], Flags: strings.Split(m.Values[1], ","), Negated: m.Negated})
+		out = append(out, SetMatch{Name: m.value(0), Flags: strings.Split(m.value(1), ","), Negated: m.Negated})
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,11 +32,13 @@ func FuzzParse(f *testing.F) {
 		lines := bytes.Count(b, []byte("\n")) + 1
 		checkLines(t, d, b)
 		checkShared(t, b, d, w)
+		checkHeldInText(t, b, d)
 		for _, x := range w {
 			if x.Line < 1 || x.Line > lines {
 				t.Fatalf("warning line %d out of 1..%d: %v", x.Line, lines, x)
 			}
 		}
+		var buf MatchBuf // reused from rule to rule, as a tracer does
 		for _, tab := range d.Tables {
 			for i, c := range tab.Chains() {
 				if byName := tab.Chain(c.Name); byName == nil || tab.Pos(c.Name) != i || *byName != c {
@@ -50,6 +54,7 @@ func FuzzParse(f *testing.F) {
 					if r.Line < 1 || r.Line > lines || r.Chain != c.Name {
 						t.Fatalf("bad rule %+v", r)
 					}
+					checkMatches(t, r, &buf)
 					// Accessors must never panic on any input.
 					r.Source()
 					r.Destination()
@@ -75,6 +80,45 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkHeldInText: matches held as places in their rule's text read back as the parse made
+// them.
+func checkHeldInText(t *testing.T, b []byte, d *Dump) {
+	t.Helper()
+	holdInText = false
+	asParsed, _, _ := Parse(bytes.NewReader(b))
+	holdInText = true
+	got, _ := json.Marshal(d)
+	want, _ := json.Marshal(asParsed)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("matches held in text differ from the parse's:\n held  %s\n parse %s", got, want)
+	}
+}
+
+// checkMatches: the accessors' in-place reading of a rule's matches, and MatchesIn with room
+// another rule used, agree with Matches.
+func checkMatches(t *testing.T, r Rule, buf *MatchBuf) {
+	t.Helper()
+	ms := r.Matches()
+	if in := r.MatchesIn(buf); !reflect.DeepEqual(in, ms) && len(in)+len(ms) > 0 {
+		t.Fatalf("line %d: MatchesIn %+v, Matches %+v", r.Line, in, ms)
+	}
+	if r.NumMatches() != len(ms) {
+		t.Fatalf("line %d: NumMatches %d, Matches has %d", r.Line, r.NumMatches(), len(ms))
+	}
+	i := 0
+	for c := r.cursor(); c.advance(); i++ {
+		if i >= len(ms) || !reflect.DeepEqual(c.m.match(), ms[i]) {
+			t.Fatalf("line %d: match %d read in place as %+v, Matches has %+v", r.Line, i, c.m.match(), ms)
+		}
+	}
+	for _, m := range ms {
+		first := slices.IndexFunc(ms, func(x Match) bool { return x.Module == m.Module && x.Option == m.Option })
+		if f, ok := r.Find(m.Module, m.Option); !ok || !reflect.DeepEqual(f, ms[first]) {
+			t.Fatalf("line %d: Find(%q, %q) = %+v, %v; want %+v", r.Line, m.Module, m.Option, f, ok, ms[first])
+		}
+	}
 }
 
 // checkLines: Dump.Line gives back every line of the input exactly, so the text can be dropped.

@@ -238,12 +238,16 @@ type Spec struct {
 	// Text is the line after its '[pkts:bytes]' counters (the whole line when it has none).
 	Text string
 	// Chain is the chain the rule is appended to.
-	Chain   string
-	Matches []Match
-	Target  Target
+	Chain  string
+	Target Target
 	// Unparsed holds what the parser did not recognise (unknown match modules, unknown targets,
 	// stray words). A tracer must treat a rule with Unparsed entries as not fully understood.
 	Unparsed []string
+
+	// enc is the rule's matches as places in Text (matches.go): Matches() makes them. odd holds
+	// them as parsed instead when a word of theirs is not in Text.
+	enc []uint32
+	odd *[]Match
 
 	dnatTo *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
 	jumps  bool      // Target names a chain (not a builtin target): it must be declared
@@ -786,15 +790,17 @@ type parser struct {
 // ruleMaker parses rule lines from their text alone (makeRule): the tokenizer's scratch and the
 // slabs a rule's Spec is made of. The parser has one; the goroutine of parseAhead has its own.
 type ruleMaker struct {
-	specs   []Spec  // a slab, see newSpec
-	matches []Match // a slab, see newMatches
-	words   []string
-	nats    []NATRange
-	known   [2]string // the last two modules knownModule said yes for
+	specs []Spec   // a slab, see newSpec
+	encs  []uint32 // a slab of Specs' match words, see keepEnc
+	words []string
+	nats  []NATRange
+	known [2]string // the last two modules knownModule said yes for
 
-	// scratch for the tokenizer, reused between lines
-	toks   []string
-	quoted []bool
+	// scratch for the tokenizer and a rule's matches, reused between lines
+	toks         []string
+	quoted       []bool
+	matchScratch []Match
+	encScratch   []uint32
 }
 
 func (p *parser) warn(line int, format string, args ...any) {
@@ -1173,9 +1179,9 @@ func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
 	rp.ok, rp.chain, rp.chainWarn = true, toks[i+1], len(rp.warns)
 	i += 2
 	// Matches: one per option before the target, a "-m module" sharing its first option's.
-	if n := matchCount(toks[i:]); n > 0 {
-		r.Matches = p.newMatches(n)
-	}
+	// They are made in scratch, their values the tokenizer's, and held as places in the
+	// rule's text at the end (setMatches).
+	ms := p.matchScratch[:0]
 
 	module := ""
 	neg := false
@@ -1200,7 +1206,7 @@ func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
 				continue
 			}
 			module = toks[i+1]
-			r.Matches = append(r.Matches, Match{Module: module})
+			ms = append(ms, Match{Module: module})
 			if !p.knownModule(module) {
 				unparsed(r.Spec, "-m "+module)
 			}
@@ -1252,24 +1258,30 @@ func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
 		}
 		var vals []string
 		if j > vs {
-			vals = p.keepWords(toks[vs:j])
+			vals = toks[vs:j:j]
 		}
 		if short := builtinOption(w); short != "" {
-			r.Matches = append(r.Matches, Match{Option: short, Negated: neg, Values: vals})
+			if short == w {
+				short = w // the line's own word: setMatches finds it without a search
+			}
+			ms = append(ms, Match{Option: short, Negated: neg, Values: vals})
 		} else if inTarget {
+			if vals != nil {
+				vals = p.keepWords(vals)
+			}
 			r.Target.Options = append(r.Target.Options, Option{Name: w, Values: vals})
 			if neg {
 				rp.warn("negated target option %s", w)
 			}
 		} else {
 			m := Match{Module: module, Option: w, Negated: neg, Values: vals}
-			if k := len(r.Matches) - 1; k >= 0 && r.Matches[k].Module == module && module != "" && r.Matches[k].Option == "" {
-				r.Matches[k] = m // fill the bare '-m module' entry with its first option
+			if k := len(ms) - 1; k >= 0 && ms[k].Module == module && module != "" && ms[k].Option == "" {
+				ms[k] = m // fill the bare '-m module' entry with its first option
 			} else {
 				if module == "" {
 					unparsed(r.Spec, w)
 				}
-				r.Matches = append(r.Matches, m)
+				ms = append(ms, m)
 			}
 		}
 		neg = false
@@ -1278,6 +1290,8 @@ func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
 	if neg {
 		rp.warn("'!' with nothing after it")
 	}
+	p.setMatches(r.Spec, ms)
+	p.matchScratch = ms[:0]
 	r.jumps = r.Target.Name != "" && !isBuiltinTarget(r.Target.Name)
 	if r.Target.Name == "DNAT" {
 		r.isDNAT = true
@@ -1486,42 +1500,6 @@ func (p *parser) addRule(ch *Chain, r Rule) {
 	p.pending = append(p.pending, pendingRule{r, int32(ch.off)})
 	pc.rules++
 	p.dump.place(r.Line, pc.pos, int(pc.rules)-1)
-}
-
-// matchCount is how many Matches the words of a rule (after its chain) make: one per option
-// before the target and one per "-m module", less the modules whose first option fills their
-// entry. Only the slice's capacity depends on it.
-func matchCount(toks []string) int {
-	n, module := 0, false
-	for _, w := range toks {
-		switch {
-		case w == "-j" || w == "-g" || w == "--jump" || w == "--goto":
-			return n
-		case w == "-m" || w == "--match":
-			n++
-			module = true
-		case len(w) > 1 && w[0] == '-':
-			if !module {
-				n++
-			}
-			module = false
-		}
-	}
-	return n
-}
-
-// newMatches returns an empty slice with room for n Matches, from a slab: most rules have two
-// to four, and one allocation each is a tenth of a parse.
-func (p *ruleMaker) newMatches(n int) []Match {
-	if n > slab/8 {
-		return make([]Match, 0, n)
-	}
-	if len(p.matches)+n > cap(p.matches) {
-		p.matches = make([]Match, 0, slab)
-	}
-	k := len(p.matches)
-	p.matches = p.matches[:k+n]
-	return p.matches[k : k : k+n]
 }
 
 func (p *ruleMaker) newSpec() *Spec {

@@ -337,8 +337,8 @@ func TestRuleMatches(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := one(t, tc.rule)
-			if !reflect.DeepEqual(r.Matches, tc.want) && !(len(r.Matches) == 0 && len(tc.want) == 0) {
-				t.Errorf("matches\n got %#v\nwant %#v", r.Matches, tc.want)
+			if !reflect.DeepEqual(r.Matches(), tc.want) && !(len(r.Matches()) == 0 && len(tc.want) == 0) {
+				t.Errorf("matches\n got %#v\nwant %#v", r.Matches(), tc.want)
 			}
 			if !reflect.DeepEqual(r.Target, tc.tgt) {
 				t.Errorf("target got %#v want %#v", r.Target, tc.tgt)
@@ -774,6 +774,44 @@ func TestParseAheadSame(t *testing.T) {
 			if a, b := fmt.Sprint(d.LineCount(), len(w), err), fmt.Sprint(one.LineCount(), len(oneW), oneErr); a != b {
 				t.Fatalf("cut short: made ahead %s, one goroutine %s", a, b)
 			}
+		})
+	}
+}
+
+// A rule's matches are held as places in its text; a word that is not in the text, or a line
+// past what a place can name, keeps them as parsed. Either way they read back the same.
+func TestMatchesHeldInText(t *testing.T) {
+	long := strings.Repeat("x", 70000)
+	tests := []struct {
+		name, rule string
+		want       []Match
+		asParsed   bool
+	}{
+		{"kube-proxy rule", `-A INPUT -s 10.0.0.0/8 ! -d 10.1.0.0/16 -p tcp -m comment --comment "ns/svc:http cluster IP" -m tcp --dport 80 -j KUBE-SVC`,
+			[]Match{{Option: "-s", Values: []string{"10.0.0.0/8"}}, {Option: "-d", Negated: true, Values: []string{"10.1.0.0/16"}},
+				{Option: "-p", Values: []string{"tcp"}}, {Module: "comment", Option: "--comment", Values: []string{"ns/svc:http cluster IP"}},
+				{Module: "tcp", Option: "--dport", Values: []string{"80"}}}, false},
+		{"long spelling found in the text", `-A INPUT --source 1.2.3.4 -j ACCEPT`,
+			[]Match{{Option: "-s", Values: []string{"1.2.3.4"}}}, false},
+		{"canonical spelling not in the text", `-A INPUT --ipv4 -j ACCEPT`,
+			[]Match{{Option: "-4"}}, true},
+		{"escaped quote", `-A INPUT -m comment --comment "a \"b\"" -j ACCEPT`,
+			[]Match{{Module: "comment", Option: "--comment", Values: []string{`a "b"`}}}, true},
+		{"value longer than a place", `-A INPUT -m comment --comment ` + long + ` -j ACCEPT`,
+			[]Match{{Module: "comment", Option: "--comment", Values: []string{long}}}, true},
+		{"value past what a place reaches", `-A INPUT -m comment --comment ` + long + ` -m mark --mark 0x1 -j ACCEPT`,
+			[]Match{{Module: "comment", Option: "--comment", Values: []string{long}}, {Module: "mark", Option: "--mark", Values: []string{"0x1"}}}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := one(t, tc.rule)
+			if got := r.Matches(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("matches\n got %#v\nwant %#v", got, tc.want)
+			}
+			if asParsed := r.odd != nil; asParsed != tc.asParsed || !asParsed && len(r.enc) == 0 {
+				t.Errorf("held as parsed: %v, want %v (%d words)", asParsed, tc.asParsed, len(r.enc))
+			}
+			checkMatches(t, *r, &MatchBuf{})
 		})
 	}
 }
