@@ -301,7 +301,12 @@ func (p *parser) freeze() {
 		clear(c[:cap(c)])
 	}
 	clear(spent[:cap(spent)])
-	scratchPool.Put(&scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0], slabs, spent[:0]})
+	sc := &scratch{p.pending[:0], p.pendingChains[:0], cols[:0], p.runs[:0], slabs, spent[:0]}
+	if p.cache != nil {
+		p.cache.scratch.Store(sc)
+	} else {
+		scratchPool.Put(sc)
+	}
 	p.pending, p.pendingChains, p.cols, p.runs = nil, nil, nil, nil
 	p.chains, p.usedChains, p.spareChains, p.spareParsing = nil, nil, nil, nil
 }
