@@ -277,10 +277,11 @@ func (p *parser) freeze() {
 	var spent []*Chain
 	for _, t := range d.Tables {
 		t.shapes = p.tableShapes(t)
-		t.offs = make([]uint32, len(t.parsing))
+		offs := make([]uint32, len(t.parsing))
 		for i, c := range t.parsing {
-			t.offs[i] = c.off
+			offs[i] = c.off
 		}
+		t.offs = newChainOffsets(offs)
 		t.cols = &d.cols
 		if cap(t.parsing) > cap(spent) {
 			spent = t.parsing // the biggest table's list, for the next parse

@@ -199,7 +199,7 @@ type Table struct {
 	byName    map[string]int32 // while parsing: position in parsing (the index's pos, after)
 	index     *chainIndex      // after: shared by the dumps with the same chains
 	shapes    [][]*chainShape  // after: each chain's shape, in blocks of shapeBlock chains
-	offs      []uint32         // after: where each chain's part of cols starts
+	offs      chainOffsets     // after: where each chain's part of cols starts
 	decls     []declRun        // after: the lines of the chains' declarations
 	cols      *[]byte          // the dump's column
 }
@@ -363,11 +363,11 @@ func (t *Table) Chain(name string) *Chain {
 }
 
 // NumChains is the number of chains the table declares (or rules created).
-func (t *Table) NumChains() int { return len(t.offs) }
+func (t *Table) NumChains() int { return t.offs.len() }
 
 // ChainAt is the table's chain i (0-based, in declaration order).
 func (t *Table) ChainAt(i int) Chain {
-	c := Chain{chainShape: t.shapeAt(i), cols: t.cols, off: t.offs[i], decl: t.declLine(i)}
+	c := Chain{chainShape: t.shapeAt(i), cols: t.cols, off: t.offs.at(i), decl: t.declLine(i)}
 	cur := cursor{b: *t.cols, pos: int(c.off) + 1}
 	c.line = int32(cur.uvarint())
 	return c
@@ -383,7 +383,7 @@ func (t *Table) SameRulesAt(i int, o *Table) bool { return t.shapeAt(i) == o.sha
 // made for its step (ChainAt).
 func (t *Table) Chains() iter.Seq2[int, Chain] {
 	return func(yield func(int, Chain) bool) {
-		for i := range t.offs {
+		for i := range t.offs.len() {
 			if !yield(i, t.ChainAt(i)) {
 				return
 			}

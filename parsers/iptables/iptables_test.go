@@ -815,3 +815,37 @@ func TestMatchesHeldInText(t *testing.T) {
 		})
 	}
 }
+
+// chainOffsets gives back every start it was made from: steps of a byte, steps too big for one,
+// starts that go back, across blocks.
+func TestChainOffsets(t *testing.T) {
+	var offs []uint32
+	off := uint32(7)
+	for i := range 200 {
+		switch {
+		case i%37 == 5:
+			off += 300 // a step past a byte
+		case i%53 == 9:
+			off -= 3 // a start before the one it follows
+		case i%offsetBlock == 0:
+			off += 70000
+		default:
+			off += uint32(2 + i%200)
+		}
+		offs = append(offs, off)
+	}
+	for _, n := range []int{0, 1, offsetBlock, offsetBlock + 1, len(offs)} {
+		o := newChainOffsets(offs[:n])
+		if o.len() != n {
+			t.Fatalf("len %d, want %d", o.len(), n)
+		}
+		for i, want := range offs[:n] {
+			if got := o.at(i); got != want {
+				t.Fatalf("%d chains: at(%d) = %d, want %d", n, i, got, want)
+			}
+		}
+	}
+	if o := newChainOffsets(offs); len(o.far) == 0 || len(o.far) > len(offs)/8 {
+		t.Fatalf("%d far starts of %d: the test does not cover them, or steps are not bytes", len(o.far), len(offs))
+	}
+}
