@@ -295,8 +295,8 @@ func (w *nfWalk) match(r iptables.Rule) (res nfTri, why string, stateOnly bool) 
 			add(nfUnknown, "uses match "+mod+", which netsift cannot evaluate offline", false)
 		}
 	}
-	if len(r.Unparsed) > 0 && res != nfNo {
-		add(nfUnknown, "has options netsift does not understand ("+strings.Join(r.Unparsed, " ")+")", false)
+	if len(r.Unparsed()) > 0 && res != nfNo {
+		add(nfUnknown, "has options netsift does not understand ("+strings.Join(r.Unparsed(), " ")+")", false)
 	}
 	return res, strings.Join(dedupe(whys), "; "), res == nfNo && failState && !failOther
 }

@@ -386,8 +386,8 @@ func (t *tracer) match(nd *model.NodeData, r iptables.Rule, pk *packet, table st
 	if unknownWhy != "" {
 		return unk, unknownWhy
 	}
-	if len(r.Unparsed) > 0 {
-		return unk, "the parser did not understand " + strconv.Quote(strings.Join(r.Unparsed, " "))
+	if len(r.Unparsed()) > 0 {
+		return unk, "the parser did not understand " + strconv.Quote(strings.Join(r.Unparsed(), " "))
 	}
 	if forkWhy != "" {
 		return fork, forkWhy

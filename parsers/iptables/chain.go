@@ -131,7 +131,7 @@ func (c *Chain) MarshalJSON() ([]byte, error) {
 // MarshalJSON flattens the rule and its Spec (a value receiver, so []Rule marshals too).
 func (r Rule) MarshalJSON() ([]byte, error) {
 	return json.Marshal(ruleJSON{Line: r.Line, Raw: r.Raw(), Chain: r.Chain, Counters: r.Counters,
-		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches(), Target: r.Target, Unparsed: r.Unparsed})
+		Packets: r.Packets, Bytes: r.Bytes, Matches: r.Matches(), Target: r.Target, Unparsed: r.Unparsed()})
 }
 
 // A chain's part of the column is a mode byte, the first rule's line (Chain.line: where its

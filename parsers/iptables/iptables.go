@@ -241,14 +241,12 @@ type Spec struct {
 	// Chain is the chain the rule is appended to.
 	Chain  string
 	Target Target
-	// Unparsed holds what the parser did not recognise (unknown match modules, unknown targets,
-	// stray words). A tracer must treat a rule with Unparsed entries as not fully understood.
-	Unparsed []string
 
-	// enc is the rule's matches as places in Text (matches.go): Matches() makes them. odd holds
-	// them as parsed instead when a word of theirs is not in Text.
+	// enc is the rule's matches as places in Text (matches.go): Matches() makes them.
 	enc []uint32
-	odd *[]Match
+	// rare holds what few rules have: words the parser did not recognise, and the matches as
+	// parsed when a word of theirs is not in Text. A pointer, so the rest pay 8 bytes, not 48.
+	rare *specRare
 
 	dnatTo *NATRange // Target's --to-destination, parsed once for every dump sharing the Spec
 	jumps  bool      // Target names a chain (not a builtin target): it must be declared
@@ -259,6 +257,27 @@ type Spec struct {
 	// placed is where a shared Spec's chain and jump target are in the last table index it was
 	// read against (parser.placeOf).
 	placed atomic.Pointer[specPlace]
+}
+
+type specRare struct {
+	unparsed []string
+	odd      []Match // nil: enc holds the matches
+}
+
+// Unparsed is what the parser did not recognise (unknown match modules, unknown targets,
+// stray words). A tracer must treat a rule with Unparsed entries as not fully understood.
+func (s *Spec) Unparsed() []string {
+	if s == nil || s.rare == nil {
+		return nil
+	}
+	return s.rare.unparsed
+}
+
+func (s *Spec) rareOf() *specRare {
+	if s.rare == nil {
+		s.rare = &specRare{}
+	}
+	return s.rare
 }
 
 // specPlace is where a Spec's chain and jump target are in one chainIndex (-1: not there).
@@ -1236,7 +1255,7 @@ func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
 			}
 			r.Target = Target{Name: toks[i+1], Goto: w == "-g" || w == "--goto"}
 			if !isBuiltinTarget(r.Target.Name) {
-				rp.jumps = append(rp.jumps, jumpCheck{len(rp.warns), len(r.Unparsed), w, r.Target.Name})
+				rp.jumps = append(rp.jumps, jumpCheck{len(rp.warns), len(r.Unparsed()), w, r.Target.Name})
 			}
 			inTarget, neg = true, false
 			i += 2
@@ -1348,7 +1367,8 @@ func (p *parser) applyRule(raw string, rp *ruleParse) {
 		emit(j.warn)
 		if !p.declared(j.target) {
 			p.warn(n, "jump to undeclared chain or unknown target %q", j.target)
-			r.Unparsed = slices.Insert(r.Unparsed, j.unparsed+inserted, j.word+" "+j.target)
+			u := r.rareOf()
+			u.unparsed = slices.Insert(u.unparsed, j.unparsed+inserted, j.word+" "+j.target)
 			inserted++
 		}
 	}
@@ -1547,7 +1567,8 @@ func builtinOption(w string) string {
 }
 
 func unparsed(s *Spec, w string) {
-	s.Unparsed = append(s.Unparsed, w)
+	u := s.rareOf()
+	u.unparsed = append(u.unparsed, w)
 }
 
 // predict finds the Spec of a rule's text (after its counters): nodes' kube-proxy dumps list the

@@ -61,8 +61,8 @@ func TestGolden(t *testing.T) {
 				}
 				for _, c := range tab.Chains() {
 					for _, r := range c.Rules() {
-						if len(r.Unparsed) != 0 {
-							t.Errorf("line %d: unparsed %q", r.Line, r.Unparsed)
+						if len(r.Unparsed()) != 0 {
+							t.Errorf("line %d: unparsed %q", r.Line, r.Unparsed())
 						}
 						// Every rule's raw text is exactly its line in the file.
 						if got := strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n")[r.Line-1]; got != r.Raw() {
@@ -343,8 +343,8 @@ func TestRuleMatches(t *testing.T) {
 			if !reflect.DeepEqual(r.Target, tc.tgt) {
 				t.Errorf("target got %#v want %#v", r.Target, tc.tgt)
 			}
-			if !reflect.DeepEqual(r.Unparsed, tc.unp) {
-				t.Errorf("unparsed got %q want %q", r.Unparsed, tc.unp)
+			if !reflect.DeepEqual(r.Unparsed(), tc.unp) {
+				t.Errorf("unparsed got %q want %q", r.Unparsed(), tc.unp)
 			}
 			if r.Raw() != tc.rule || r.Line != 4 {
 				t.Errorf("raw %q line %d", r.Raw(), r.Line)
@@ -599,7 +599,7 @@ func TestRedeclaredChainKeepsFirst(t *testing.T) {
 				t.Fatalf("FOO = %+v", foo)
 			}
 			for _, r := range tab.Chain("INPUT").Rules() {
-				if r.Target.Name != "FOO" || len(r.Unparsed) != 0 {
+				if r.Target.Name != "FOO" || len(r.Unparsed()) != 0 {
 					t.Fatalf("INPUT's jump: %+v", r)
 				}
 			}
@@ -808,7 +808,7 @@ func TestMatchesHeldInText(t *testing.T) {
 			if got := r.Matches(); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("matches\n got %#v\nwant %#v", got, tc.want)
 			}
-			if asParsed := r.odd != nil; asParsed != tc.asParsed || !asParsed && len(r.enc) == 0 {
+			if asParsed := r.odd() != nil; asParsed != tc.asParsed || !asParsed && len(r.enc) == 0 {
 				t.Errorf("held as parsed: %v, want %v (%d words)", asParsed, tc.asParsed, len(r.enc))
 			}
 			checkMatches(t, *r, &MatchBuf{})

@@ -14,7 +14,7 @@ import (
 //
 // A place is off<<16 | len within Text; 0 is "". A word that is nowhere in Text (a value with
 // an escaped quote, "-4" written "--ipv4") or a line over 64 KB makes the Spec keep its matches
-// as parsed instead (Spec.odd).
+// as parsed instead (specRare.odd).
 
 // maxPlace bounds a place's offset and length (16 bits each).
 const maxPlace = 1<<16 - 1
@@ -101,7 +101,15 @@ func (p *ruleMaker) setOdd(s *Spec, ms []Match) {
 			odd[i].Values = p.keepWords(m.Values)
 		}
 	}
-	s.odd = &odd
+	s.rareOf().odd = odd
+}
+
+// odd is the matches as parsed, when enc does not hold them.
+func (s *Spec) odd() []Match {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.odd
 }
 
 // keepEnc copies a Spec's match words into the dump's slab of them.
@@ -158,7 +166,7 @@ func (m *matchRef) match() Match {
 // matchCursor walks a Spec's matches in order: for c := s.cursor(); c.advance(); { c.m … }.
 type matchCursor struct {
 	s    *Spec
-	next int // the next match's first word in s.enc, or its index in *s.odd
+	next int // the next match's first word in s.enc, or its index in s.odd()
 	m    matchRef
 }
 
@@ -169,8 +177,7 @@ func (c *matchCursor) advance() bool {
 	if s == nil {
 		return false
 	}
-	if s.odd != nil {
-		odd := *s.odd
+	if odd := s.odd(); odd != nil {
 		if c.next >= len(odd) {
 			return false
 		}
@@ -196,8 +203,8 @@ func (c *matchCursor) advance() bool {
 // Matches returns the rule's conditions in order, as Matches of their own (each call makes
 // them: the Spec holds them as places in Text). A caller reading many rules' uses MatchesIn.
 func (s *Spec) Matches() []Match {
-	if s != nil && s.odd != nil {
-		return slices.Clone(*s.odd)
+	if s != nil && s.odd() != nil {
+		return slices.Clone(s.odd())
 	}
 	var b MatchBuf
 	return s.MatchesIn(&b)
@@ -215,8 +222,8 @@ func (s *Spec) MatchesIn(b *MatchBuf) []Match {
 	if s == nil {
 		return nil
 	}
-	if s.odd != nil {
-		return *s.odd
+	if odd := s.odd(); odd != nil {
+		return odd
 	}
 	n, nv := 0, 0
 	for i := 0; i+3 <= len(s.enc); n++ {
@@ -249,8 +256,8 @@ func (s *Spec) NumMatches() int {
 	if s == nil {
 		return 0
 	}
-	if s.odd != nil {
-		return len(*s.odd)
+	if odd := s.odd(); odd != nil {
+		return len(odd)
 	}
 	n := 0
 	for i := 0; i+3 <= len(s.enc); n++ {
