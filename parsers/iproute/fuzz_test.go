@@ -194,7 +194,10 @@ func TestParseRoutesSharedShares(t *testing.T) {
 	}
 	// The same routes with one more route in the middle (so different lines after it).
 	in := ipvsRoutes(3*routeChunk, "")
-	at := bytes.Index(in, []byte("local 10.96.2.1 ")) // route 501, in chunk 1
+	at := 0
+	for range routeChunk + routeChunk/2 { // the start of a route in chunk 1
+		at += bytes.IndexByte(in[at:], '\n') + 1
+	}
 	third, _ := ParseRoutesShared(bytes.NewReader(slices.Concat(in[:at], []byte("10.244.7.0/24 dev cni0\n"), in[at:])), c)
 	if &third.chunks[0][0] != &second.chunks[0][0] {
 		t.Error("chunk 0 is the same, not shared")

@@ -34,8 +34,9 @@ type Routes struct {
 }
 
 // routeChunk routes make a chunk: a few differences between two nodes' routes (their own
-// addresses and podCIDR) cost a few chunks each, and the rest is shared.
-const routeChunk = 256
+// addresses and podCIDR) cost a few chunks each, and the rest is shared. A route is 256 bytes:
+// on large, fifty nodes' unshared chunks were 6.4 MB at 256 routes a chunk, 3.6 MB at 64.
+const routeChunk = 64
 
 // Len is the number of routes.
 func (rs *Routes) Len() int { return rs.n }
