@@ -65,10 +65,6 @@ type (
 		*networkingv1.Ingress
 		Src Source
 	}
-	Event struct {
-		*corev1.Event
-		Src Source
-	}
 	DaemonSet struct {
 		*appsv1.DaemonSet
 		Src Source
@@ -380,7 +376,7 @@ var decoders = map[string]decoder{
 	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),
 	"NetworkPolicy":      into(func(m *Model) *[]*NetworkPolicy { return &m.NetworkPolicies }, func(v *networkingv1.NetworkPolicy, s Source) *NetworkPolicy { return &NetworkPolicy{v, s} }),
 	"Ingress":            into(func(m *Model) *[]*Ingress { return &m.Ingresses }, func(v *networkingv1.Ingress, s Source) *Ingress { return &Ingress{v, s} }),
-	"Event":              into(func(m *Model) *[]*Event { return &m.Events }, func(v *corev1.Event, s Source) *Event { return &Event{v, s} }),
+	"Event":              into(func(m *Model) *[]*Event { return &m.Events }, func(v *Event, s Source) *Event { v.Src = s; return v }),
 	"DaemonSet":          into(func(m *Model) *[]*DaemonSet { return &m.DaemonSets }, func(v *appsv1.DaemonSet, s Source) *DaemonSet { return &DaemonSet{v, s} }),
 	"Deployment":         into(func(m *Model) *[]*Deployment { return &m.Deployments }, func(v *appsv1.Deployment, s Source) *Deployment { return &Deployment{v, s} }),
 	"ConfigMap":          into(func(m *Model) *[]*ConfigMap { return &m.ConfigMaps }, func(v *corev1.ConfigMap, s Source) *ConfigMap { return &ConfigMap{v, s} }),

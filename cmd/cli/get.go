@@ -25,13 +25,17 @@ type getObject struct {
 	printable func() (any, error)
 }
 
-// rereader re-reads the object at src into a new value of obj's k8s.io/api type.
+// rereader re-reads the object at src into a new value of obj's k8s.io/api type: the type obj
+// mirrors, when it is one of the model's own slim types.
 func rereader(m *model.Model, obj any, src model.Source) func() (any, error) {
 	return func() (any, error) {
 		var whole any
-		if _, ok := obj.(*model.Pod); ok {
+		switch obj.(type) {
+		case *model.Pod:
 			whole = &corev1.Pod{}
-		} else {
+		case *model.Event:
+			whole = &corev1.Event{}
+		default:
 			whole = reflect.New(reflect.TypeOf(obj).Elem()).Interface()
 		}
 		return whole, m.Reread(src, whole)
@@ -331,7 +335,7 @@ func genericObjects(m *model.Model, kind string) []getObject {
 		}
 	case "Event":
 		for _, o := range m.Events {
-			add(o.Namespace, o.Name, o.Event, o.Src)
+			add(o.Namespace, o.Name, o, o.Src)
 		}
 	case "DaemonSet":
 		for _, o := range m.DaemonSets {
