@@ -227,8 +227,9 @@ func (s prunedStdJSON) Unmarshal(data []byte, v any) error {
 // (through pointers and slices alike) is checked the same way, field by field.
 func TestMirrorsMatchK8sAPI(t *testing.T) {
 	for mine, theirs := range map[reflect.Type]reflect.Type{
-		reflect.TypeFor[Pod]():   reflect.TypeFor[corev1.Pod](),
-		reflect.TypeFor[Event](): reflect.TypeFor[corev1.Event](),
+		reflect.TypeFor[Pod]():       reflect.TypeFor[corev1.Pod](),
+		reflect.TypeFor[Event]():     reflect.TypeFor[corev1.Event](),
+		reflect.TypeFor[Endpoints](): reflect.TypeFor[corev1.Endpoints](),
 	} {
 		checkMirror(t, mine, theirs)
 	}

@@ -49,10 +49,6 @@ type (
 		*corev1.Service
 		Src Source
 	}
-	Endpoints struct {
-		*corev1.Endpoints
-		Src Source
-	}
 	EndpointSlice struct {
 		*discoveryv1.EndpointSlice
 		Src Source
@@ -372,7 +368,7 @@ var decoders = map[string]decoder{
 	"Namespace":          into(func(m *Model) *[]*Namespace { return &m.Namespaces }, func(v *corev1.Namespace, s Source) *Namespace { return &Namespace{v, s} }),
 	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *Pod, s Source) *Pod { v.Src = s; return v }),
 	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
-	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *corev1.Endpoints, s Source) *Endpoints { return &Endpoints{v, s} }),
+	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *Endpoints, s Source) *Endpoints { v.Src = s; return v }),
 	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),
 	"NetworkPolicy":      into(func(m *Model) *[]*NetworkPolicy { return &m.NetworkPolicies }, func(v *networkingv1.NetworkPolicy, s Source) *NetworkPolicy { return &NetworkPolicy{v, s} }),
 	"Ingress":            into(func(m *Model) *[]*Ingress { return &m.Ingresses }, func(v *networkingv1.Ingress, s Source) *Ingress { return &Ingress{v, s} }),

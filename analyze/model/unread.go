@@ -33,8 +33,8 @@ var podUnread = fieldSet{
 }
 
 // objectUnread names the fields of every other kind's metadata, and of the object references in
-// Endpoints and EndpointSlices, that nothing reads: 50,000 endpoints' target UIDs, every
-// Service's and slice's annotations, UIDs, resource versions and timestamps. `netsift get
+// EndpointSlices, that nothing reads: 50,000 endpoints' target UIDs, every Service's and
+// slice's annotations, UIDs, resource versions and timestamps. `netsift get
 // KIND -o yaml|json` re-reads an object whole (Model.Reread). A rule that needs one of them
 // takes it off this list.
 var objectUnread = fieldSet{

@@ -35,6 +35,8 @@ func rereader(m *model.Model, obj any, src model.Source) func() (any, error) {
 			whole = &corev1.Pod{}
 		case *model.Event:
 			whole = &corev1.Event{}
+		case *model.Endpoints:
+			whole = &corev1.Endpoints{}
 		default:
 			whole = reflect.New(reflect.TypeOf(obj).Elem()).Interface()
 		}
@@ -282,7 +284,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 			if len(addrs) > 0 {
 				list = strings.Join(addrs, ",")
 			}
-			add(e.Namespace, e.Name, e.Endpoints, e.Src, list)
+			add(e.Namespace, e.Name, e, e.Src, list)
 		}
 	case "EndpointSlice":
 		for _, s := range m.EndpointSlices {
