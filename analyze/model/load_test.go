@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
@@ -227,9 +228,10 @@ func (s prunedStdJSON) Unmarshal(data []byte, v any) error {
 // (through pointers and slices alike) is checked the same way, field by field.
 func TestMirrorsMatchK8sAPI(t *testing.T) {
 	for mine, theirs := range map[reflect.Type]reflect.Type{
-		reflect.TypeFor[Pod]():       reflect.TypeFor[corev1.Pod](),
-		reflect.TypeFor[Event]():     reflect.TypeFor[corev1.Event](),
-		reflect.TypeFor[Endpoints](): reflect.TypeFor[corev1.Endpoints](),
+		reflect.TypeFor[Pod]():           reflect.TypeFor[corev1.Pod](),
+		reflect.TypeFor[Event]():         reflect.TypeFor[corev1.Event](),
+		reflect.TypeFor[Endpoints]():     reflect.TypeFor[corev1.Endpoints](),
+		reflect.TypeFor[EndpointSlice](): reflect.TypeFor[discoveryv1.EndpointSlice](),
 	} {
 		checkMirror(t, mine, theirs)
 	}

@@ -2,7 +2,7 @@ package model
 
 // Meta is the part of metav1.ObjectMeta that is read of the kinds whose metadata gives only
 // their name (Event, Endpoints). A kind whose labels or owners are read has a meta of its own
-// (PodMeta).
+// (PodMeta, EndpointSliceMeta).
 type Meta struct {
 	Name      string `json:"name,omitempty"`
 	Namespace string `json:"namespace,omitempty"`

@@ -49,10 +49,6 @@ type (
 		*corev1.Service
 		Src Source
 	}
-	EndpointSlice struct {
-		*discoveryv1.EndpointSlice
-		Src Source
-	}
 	NetworkPolicy struct {
 		*networkingv1.NetworkPolicy
 		Src Source
@@ -369,7 +365,7 @@ var decoders = map[string]decoder{
 	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *Pod, s Source) *Pod { v.Src = s; return v }),
 	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
 	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *Endpoints, s Source) *Endpoints { v.Src = s; return v }),
-	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),
+	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *EndpointSlice, s Source) *EndpointSlice { v.Src = s; return v }),
 	"NetworkPolicy":      into(func(m *Model) *[]*NetworkPolicy { return &m.NetworkPolicies }, func(v *networkingv1.NetworkPolicy, s Source) *NetworkPolicy { return &NetworkPolicy{v, s} }),
 	"Ingress":            into(func(m *Model) *[]*Ingress { return &m.Ingresses }, func(v *networkingv1.Ingress, s Source) *Ingress { return &Ingress{v, s} }),
 	"Event":              into(func(m *Model) *[]*Event { return &m.Events }, func(v *Event, s Source) *Event { v.Src = s; return v }),

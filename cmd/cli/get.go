@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netsift/netsift/analyze/model"
@@ -37,6 +38,8 @@ func rereader(m *model.Model, obj any, src model.Source) func() (any, error) {
 			whole = &corev1.Event{}
 		case *model.Endpoints:
 			whole = &corev1.Endpoints{}
+		case *model.EndpointSlice:
+			whole = &discoveryv1.EndpointSlice{}
 		default:
 			whole = reflect.New(reflect.TypeOf(obj).Elem()).Interface()
 		}
@@ -300,7 +303,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 			if len(addrs) > 0 {
 				list = strings.Join(addrs, ",")
 			}
-			add(s.Namespace, s.Name, s.EndpointSlice, s.Src, s.Labels["kubernetes.io/service-name"], list, fmt.Sprintf("%d/%d", ready, len(s.Endpoints)))
+			add(s.Namespace, s.Name, s, s.Src, s.Labels["kubernetes.io/service-name"], list, fmt.Sprintf("%d/%d", ready, len(s.Endpoints)))
 		}
 	default:
 		for _, o := range genericObjects(m, kind) {
