@@ -135,7 +135,8 @@ func (m *Model) objectText(src Source) (string, bool) {
 }
 
 // Reread decodes the object at src again from the bundle's text into v, whole: the model's
-// Pods lack the fields nothing reads (podUnread), and `netsift get -o yaml` shows them all.
+// objects lack the fields nothing reads (its own slim types such as Pod hold only those that
+// are read; podUnread, objectUnread), and `netsift get -o yaml` shows them all.
 func (m *Model) Reread(src Source, v any) error {
 	text, ok := m.objectText(src)
 	if !ok {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/netsift/netsift/analyze/bundle"
 	"github.com/netsift/netsift/analyze/model/internal/fastyaml"
@@ -222,37 +222,65 @@ func (s prunedStdJSON) Unmarshal(data []byte, v any) error {
 	return nil
 }
 
-// The model's Pod holds fields of corev1.Pod under their names, types and JSON keys: a rule reads
-// p.Spec.NodeName as on a corev1.Pod, and a misspelt key would decode nothing, silently.
-func TestPodMirrorsCorev1(t *testing.T) {
+// The model's own types (Pod, Event...) hold fields of the k8s.io/api types they stand for, under
+// their names, types and JSON keys: a rule reads p.Spec.NodeName as on a corev1.Pod, and a
+// misspelt key would decode nothing, silently. A struct of the model's own in place of theirs
+// (through pointers and slices alike) is checked the same way, field by field.
+func TestMirrorsMatchK8sAPI(t *testing.T) {
 	for mine, theirs := range map[reflect.Type]reflect.Type{
-		reflect.TypeFor[Pod]():       reflect.TypeFor[corev1.Pod](),
-		reflect.TypeFor[PodMeta]():   reflect.TypeFor[metav1.ObjectMeta](),
-		reflect.TypeFor[PodSpec]():   reflect.TypeFor[corev1.PodSpec](),
-		reflect.TypeFor[PodStatus](): reflect.TypeFor[corev1.PodStatus](),
+		reflect.TypeFor[Pod]():           reflect.TypeFor[corev1.Pod](),
+		reflect.TypeFor[Event]():         reflect.TypeFor[corev1.Event](),
+		reflect.TypeFor[Endpoints]():     reflect.TypeFor[corev1.Endpoints](),
+		reflect.TypeFor[EndpointSlice](): reflect.TypeFor[discoveryv1.EndpointSlice](),
 	} {
-		for i := range mine.NumField() {
-			f := mine.Field(i)
-			switch f.Name {
-			case "Src":
-				continue
-			case "PodMeta":
-				if f.Tag.Get("json") != "metadata" {
-					t.Errorf("Pod.PodMeta's key is %q, not metadata", f.Tag.Get("json"))
-				}
-				continue
-			}
-			g, ok := theirs.FieldByName(f.Name)
-			switch {
-			case !ok:
-				t.Errorf("%s.%s: %s has no such field", mine.Name(), f.Name, theirs)
-			case jsonKey(f) != jsonKey(g):
-				t.Errorf("%s.%s: key %q, %s has %q", mine.Name(), f.Name, f.Tag.Get("json"), theirs, g.Tag.Get("json"))
-			case f.Type != g.Type && !(f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == mine.PkgPath()):
-				t.Errorf("%s.%s: type %s, %s has %s", mine.Name(), f.Name, f.Type, theirs, g.Type)
-			}
+		checkMirror(t, mine, theirs)
+	}
+}
+
+// checkMirror checks each field of mine against the field of theirs of the same name, or for
+// an embedded one (the metadata) of the same JSON key.
+func checkMirror(t *testing.T, mine, theirs reflect.Type) {
+	t.Helper()
+	for i := range mine.NumField() {
+		f := mine.Field(i)
+		if f.Type == reflect.TypeFor[Source]() {
+			continue
+		}
+		g, ok := theirs.FieldByName(f.Name)
+		if f.Anonymous {
+			g, ok = fieldByKey(theirs, jsonKey(f))
+		}
+		switch {
+		case !ok:
+			t.Errorf("%s.%s: %s has no such field", mine.Name(), f.Name, theirs)
+		case jsonKey(f) != jsonKey(g):
+			t.Errorf("%s.%s: key %q, %s has %q", mine.Name(), f.Name, f.Tag.Get("json"), theirs, g.Tag.Get("json"))
+		default:
+			checkMirrorType(t, mine.Name()+"."+f.Name, f.Type, g.Type)
 		}
 	}
+}
+
+func checkMirrorType(t *testing.T, where string, mine, theirs reflect.Type) {
+	t.Helper()
+	switch {
+	case mine == theirs:
+	case mine.Kind() == reflect.Struct && theirs.Kind() == reflect.Struct && mine.PkgPath() == reflect.TypeFor[Model]().PkgPath():
+		checkMirror(t, mine, theirs)
+	case (mine.Kind() == reflect.Pointer || mine.Kind() == reflect.Slice) && mine.Kind() == theirs.Kind():
+		checkMirrorType(t, where, mine.Elem(), theirs.Elem())
+	default:
+		t.Errorf("%s: type %s, k8s.io/api has %s", where, mine, theirs)
+	}
+}
+
+func fieldByKey(typ reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range typ.NumField() {
+		if f := typ.Field(i); jsonKey(f) == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func jsonKey(f reflect.StructField) string {

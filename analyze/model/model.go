@@ -49,24 +49,12 @@ type (
 		*corev1.Service
 		Src Source
 	}
-	Endpoints struct {
-		*corev1.Endpoints
-		Src Source
-	}
-	EndpointSlice struct {
-		*discoveryv1.EndpointSlice
-		Src Source
-	}
 	NetworkPolicy struct {
 		*networkingv1.NetworkPolicy
 		Src Source
 	}
 	Ingress struct {
 		*networkingv1.Ingress
-		Src Source
-	}
-	Event struct {
-		*corev1.Event
 		Src Source
 	}
 	DaemonSet struct {
@@ -376,11 +364,11 @@ var decoders = map[string]decoder{
 	"Namespace":          into(func(m *Model) *[]*Namespace { return &m.Namespaces }, func(v *corev1.Namespace, s Source) *Namespace { return &Namespace{v, s} }),
 	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *Pod, s Source) *Pod { v.Src = s; return v }),
 	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
-	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *corev1.Endpoints, s Source) *Endpoints { return &Endpoints{v, s} }),
-	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *discoveryv1.EndpointSlice, s Source) *EndpointSlice { return &EndpointSlice{v, s} }),
+	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *Endpoints, s Source) *Endpoints { v.Src = s; return v }),
+	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *EndpointSlice, s Source) *EndpointSlice { v.Src = s; return v }),
 	"NetworkPolicy":      into(func(m *Model) *[]*NetworkPolicy { return &m.NetworkPolicies }, func(v *networkingv1.NetworkPolicy, s Source) *NetworkPolicy { return &NetworkPolicy{v, s} }),
 	"Ingress":            into(func(m *Model) *[]*Ingress { return &m.Ingresses }, func(v *networkingv1.Ingress, s Source) *Ingress { return &Ingress{v, s} }),
-	"Event":              into(func(m *Model) *[]*Event { return &m.Events }, func(v *corev1.Event, s Source) *Event { return &Event{v, s} }),
+	"Event":              into(func(m *Model) *[]*Event { return &m.Events }, func(v *Event, s Source) *Event { v.Src = s; return v }),
 	"DaemonSet":          into(func(m *Model) *[]*DaemonSet { return &m.DaemonSets }, func(v *appsv1.DaemonSet, s Source) *DaemonSet { return &DaemonSet{v, s} }),
 	"Deployment":         into(func(m *Model) *[]*Deployment { return &m.Deployments }, func(v *appsv1.Deployment, s Source) *Deployment { return &Deployment{v, s} }),
 	"ConfigMap":          into(func(m *Model) *[]*ConfigMap { return &m.ConfigMaps }, func(v *corev1.ConfigMap, s Source) *ConfigMap { return &ConfigMap{v, s} }),

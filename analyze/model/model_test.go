@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -201,5 +202,64 @@ func TestYAMLBombIsRefused(t *testing.T) {
 	m := load(t, map[string]string{"cluster/configmaps.yaml": bomb})
 	if len(m.ConfigMaps) != 0 || len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0].Message, "bomb") {
 		t.Fatalf("a YAML bomb must be refused with a warning: %d configmaps, %v", len(m.ConfigMaps), m.Warnings)
+	}
+}
+
+// The model's EndpointSlice and Endpoints keep what ServiceEndpoints reads, with the API's
+// meanings: an endpoint without a ready condition is ready (nil is "unknown"), one with
+// ready: false is not; a not-ready address of an Endpoints object is not ready.
+func TestServiceEndpointsReadiness(t *testing.T) {
+	m := load(t, map[string]string{
+		"cluster/services.yaml": "apiVersion: v1\nkind: List\nitems:\n" +
+			"- {apiVersion: v1, kind: Service, metadata: {name: a, namespace: x}, spec: {ports: [{port: 80}]}}\n" +
+			"- {apiVersion: v1, kind: Service, metadata: {name: b, namespace: x}, spec: {ports: [{port: 80}]}}\n",
+		"cluster/endpointslices.yaml": `apiVersion: v1
+kind: List
+items:
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: a-1, namespace: x, labels: {kubernetes.io/service-name: a}}
+  addressType: IPv4
+  endpoints:
+  - {addresses: [10.0.0.1], conditions: {ready: true}, nodeName: n1, targetRef: {kind: Pod, namespace: x, name: p1, uid: u1}}
+  - {addresses: [10.0.0.2], conditions: {ready: false, serving: true}}
+  - {addresses: [10.0.0.3]}
+  ports: [{name: http, port: 8080, protocol: TCP}]
+`,
+		"cluster/endpoints.yaml": `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Endpoints
+  metadata: {name: b, namespace: x}
+  subsets:
+  - addresses: [{ip: 10.0.1.1, nodeName: n2, targetRef: {kind: Pod, namespace: x, name: q1}}]
+    notReadyAddresses: [{ip: 10.0.1.2, hostname: h}]
+    ports: [{name: http, port: 8080, protocol: TCP}]
+`,
+	})
+	if len(m.Warnings) != 0 {
+		t.Fatalf("warnings: %v", m.Warnings)
+	}
+	type ep struct {
+		ip, node, pod string
+		ready         bool
+		port          int32
+	}
+	for _, c := range []struct {
+		svc  string
+		want []ep
+	}{
+		{"a", []ep{{"10.0.0.1", "n1", "x/p1", true, 8080}, {"10.0.0.2", "", "", false, 8080}, {"10.0.0.3", "", "", true, 8080}}},
+		{"b", []ep{{"10.0.1.1", "n2", "x/q1", true, 8080}, {"10.0.1.2", "", "", false, 8080}}},
+	} {
+		eps, found := m.ServiceEndpoints(m.Service("x", c.svc))
+		var got []ep
+		for _, e := range eps {
+			got = append(got, ep{e.IP, e.NodeName, e.Pod, e.Ready, *e.Ports[0].Port})
+		}
+		if !found || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("service %s: endpoints %+v (found %v), want %+v", c.svc, got, found, c.want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package model
 import (
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
@@ -54,7 +53,7 @@ func (m *Model) ServiceEndpoints(svc *Service) (eps []ServiceEndpoint, found boo
 			p := p
 			ports = append(ports, discoveryv1.EndpointPort{Name: &p.Name, Port: &p.Port, Protocol: &p.Protocol})
 		}
-		add := func(list string, addrs []corev1.EndpointAddress, ready bool) {
+		add := func(list string, addrs []EndpointAddress, ready bool) {
 			for ai, a := range addrs {
 				ep := ServiceEndpoint{IP: a.IP, Ready: ready, Ports: ports, Src: e.Src, Path: []string{"subsets", itoa(si), list, itoa(ai)}}
 				if a.NodeName != nil {

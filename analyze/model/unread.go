@@ -32,15 +32,14 @@ var podUnread = fieldSet{
 		"Resources", "VolumeMounts", "User", "AllocatedResourcesStatus"},
 }
 
-// objectUnread names the fields of every other kind's metadata, and of the object references in
-// Endpoints, EndpointSlices and Events, that nothing reads: 50,000 endpoints' target UIDs, every
-// Service's, slice's and Event's annotations, UIDs, resource versions and timestamps. `netsift get
-// KIND -o yaml|json` re-reads an object whole (Model.Reread). A rule that needs one of them
-// takes it off this list.
+// objectUnread names the fields of the metadata of the kinds decoded into k8s.io/api types that
+// nothing reads: every Service's and Node's annotations, UIDs, resource versions and
+// timestamps. (The model's own types, Pod, Event, Endpoints and EndpointSlice, hold only what
+// is read, their object references too.) `netsift get KIND -o yaml|json` re-reads an object
+// whole (Model.Reread). A rule that needs one of them takes it off this list.
 var objectUnread = fieldSet{
 	reflect.TypeFor[metav1.ObjectMeta](): {"UID", "ResourceVersion", "Generation", "CreationTimestamp",
 		"ManagedFields", "Annotations", "Finalizers", "GenerateName", "SelfLink", "OwnerReferences"},
-	reflect.TypeFor[corev1.ObjectReference](): {"UID", "ResourceVersion", "FieldPath", "APIVersion"},
 }
 
 // fieldSet lists, per struct type, the Go names of fields left out of decoding.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netsift/netsift/analyze/model"
@@ -25,13 +26,21 @@ type getObject struct {
 	printable func() (any, error)
 }
 
-// rereader re-reads the object at src into a new value of obj's k8s.io/api type.
+// rereader re-reads the object at src into a new value of obj's k8s.io/api type: the type obj
+// mirrors, when it is one of the model's own slim types.
 func rereader(m *model.Model, obj any, src model.Source) func() (any, error) {
 	return func() (any, error) {
 		var whole any
-		if _, ok := obj.(*model.Pod); ok {
+		switch obj.(type) {
+		case *model.Pod:
 			whole = &corev1.Pod{}
-		} else {
+		case *model.Event:
+			whole = &corev1.Event{}
+		case *model.Endpoints:
+			whole = &corev1.Endpoints{}
+		case *model.EndpointSlice:
+			whole = &discoveryv1.EndpointSlice{}
+		default:
 			whole = reflect.New(reflect.TypeOf(obj).Elem()).Interface()
 		}
 		return whole, m.Reread(src, whole)
@@ -278,7 +287,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 			if len(addrs) > 0 {
 				list = strings.Join(addrs, ",")
 			}
-			add(e.Namespace, e.Name, e.Endpoints, e.Src, list)
+			add(e.Namespace, e.Name, e, e.Src, list)
 		}
 	case "EndpointSlice":
 		for _, s := range m.EndpointSlices {
@@ -294,7 +303,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 			if len(addrs) > 0 {
 				list = strings.Join(addrs, ",")
 			}
-			add(s.Namespace, s.Name, s.EndpointSlice, s.Src, s.Labels["kubernetes.io/service-name"], list, fmt.Sprintf("%d/%d", ready, len(s.Endpoints)))
+			add(s.Namespace, s.Name, s, s.Src, s.Labels["kubernetes.io/service-name"], list, fmt.Sprintf("%d/%d", ready, len(s.Endpoints)))
 		}
 	default:
 		for _, o := range genericObjects(m, kind) {
@@ -331,7 +340,7 @@ func genericObjects(m *model.Model, kind string) []getObject {
 		}
 	case "Event":
 		for _, o := range m.Events {
-			add(o.Namespace, o.Name, o.Event, o.Src)
+			add(o.Namespace, o.Name, o, o.Src)
 		}
 	case "DaemonSet":
 		for _, o := range m.DaemonSets {
