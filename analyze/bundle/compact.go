@@ -116,40 +116,112 @@ func (f *File) Compact() {
 
 // pack splits data into blocks of whole lines and compresses them.
 func pack(data []byte) *packed {
-	p := &packed{}
 	// The slab grows by appending; a guess at its size (YAML shrinks 10-20:1) saves most of the
-	// copies. Each block is compressed into scratch first: EncodeAll reserves a block's worth of
-	// room at the end of what it appends to.
-	slab := make([]byte, 0, len(data)/16+64)
-	var scratch []byte
+	// copies.
+	w := packing{slab: make([]byte, 0, len(data)/16+64)}
 	for rest := data; len(rest) > 0; {
 		block := rest[:blockEnd(rest)]
 		rest = rest[len(block):]
-		lines := bytes.Count(block, []byte{'\n'})
-		if block[len(block)-1] != '\n' {
-			lines++ // the file's last line, without a line end
-		}
-		b := packedBlock{first: p.lines + 1, off: len(slab), size: len(block)}
-		if len(block) >= compressMin {
-			scratch = encoder().EncodeAll(block, scratch[:0])
-			// Kept only when it saves at least a sixteenth.
-			b.compressed = len(scratch) < len(block)-len(block)/16
-		}
-		if b.compressed {
-			slab = append(slab, scratch...)
-		} else {
-			slab = append(slab, block...)
-		}
-		b.n = len(slab) - b.off
-		p.blocks = append(p.blocks, b)
-		p.lines += lines
+		w.add(block)
 	}
-	p.slab = slab
-	if cap(slab)-len(slab) > len(slab)/16 {
-		p.slab = bytes.Clone(slab) // append's spare capacity stays behind
+	return w.done()
+}
+
+// packing is a packed file being made, a block at a time.
+type packing struct {
+	blocks   []packedBlock
+	lines    int
+	slab     []byte
+	scratch  []byte
+	nonBlank bool // a block is not all spaces (blocks end at line ends: no rune is cut)
+}
+
+// add compresses one block of whole lines onto the slab.
+func (w *packing) add(block []byte) {
+	lines := bytes.Count(block, []byte{'\n'})
+	if block[len(block)-1] != '\n' {
+		lines++ // the file's last line, without a line end
 	}
-	p.blocks = append([]packedBlock(nil), p.blocks...)
+	if !w.nonBlank && len(bytes.TrimSpace(block)) > 0 {
+		w.nonBlank = true
+	}
+	b := packedBlock{first: w.lines + 1, off: len(w.slab), size: len(block)}
+	if len(block) >= compressMin {
+		// Into scratch first: EncodeAll reserves a block's worth of room at the end of what it
+		// appends to.
+		w.scratch = encoder().EncodeAll(block, w.scratch[:0])
+		// Kept only when it saves at least a sixteenth.
+		b.compressed = len(w.scratch) < len(block)-len(block)/16
+	}
+	if b.compressed {
+		w.slab = append(w.slab, w.scratch...)
+	} else {
+		w.slab = append(w.slab, block...)
+	}
+	b.n = len(w.slab) - b.off
+	w.blocks = append(w.blocks, b)
+	w.lines += lines
+}
+
+func (w *packing) done() *packed {
+	p := &packed{slab: w.slab, lines: w.lines}
+	if cap(w.slab)-len(w.slab) > len(w.slab)/16 {
+		p.slab = bytes.Clone(w.slab) // append's spare capacity stays behind
+	}
+	p.blocks = append([]packedBlock(nil), w.blocks...)
 	return p
+}
+
+// Packer packs a file as it is written: the same blocks as Pack, without the file's text ever
+// being held whole (212 MB of pods.yaml on the large workload, when the load's heap is at its
+// highest). Write it the file, then take Content.
+type Packer struct {
+	w   packing
+	buf []byte // what is written and not yet in a block: less than a block, or a longer line
+}
+
+// Blank reports whether the file is only spaces (as bytes.TrimSpace sees them), once Content
+// was taken.
+func (pk *Packer) Blank() bool { return !pk.w.nonBlank }
+
+// NewPacker returns a Packer for a file of about size bytes.
+func NewPacker(size int64) *Packer {
+	return &Packer{w: packing{slab: make([]byte, 0, min(size, 1<<30)/16+64)}}
+}
+
+func (pk *Packer) Write(b []byte) (int, error) {
+	pk.buf = append(pk.buf, b...)
+	// A block is cut as blockEnd cuts it from the whole file: at the last line end within
+	// compactBlockSize, or at the end of a longer line, which may not be here yet.
+	start := 0
+	for len(pk.buf)-start > compactBlockSize {
+		rest := pk.buf[start:]
+		n := bytes.LastIndexByte(rest[:compactBlockSize], '\n') + 1
+		if n == 0 {
+			i := bytes.IndexByte(rest[compactBlockSize:], '\n')
+			if i < 0 {
+				break
+			}
+			n = compactBlockSize + i + 1
+		}
+		pk.w.add(rest[:n])
+		start += n
+	}
+	if start > 0 {
+		pk.buf = pk.buf[:copy(pk.buf, pk.buf[start:])]
+	}
+	return len(b), nil
+}
+
+// Content packs what is left and returns the file packed, as Pack would have. Write no more.
+func (pk *Packer) Content() Content {
+	for rest := pk.buf; len(rest) > 0; {
+		block := rest[:blockEnd(rest)]
+		rest = rest[len(block):]
+		pk.w.add(block)
+	}
+	pk.buf = nil
+	return packedContent{pk.w.done()}
 }
 
 // blockEnd is the length of data's first block: up to the last line end within

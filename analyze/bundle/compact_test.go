@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -328,8 +329,54 @@ func FuzzCompact(f *testing.F) {
 		for _, c := range []compactConfig{{1 + int(blockSize)%1024, 0}, {1 + int(blockSize)%1024, 16}, {128 << 10, 512}} {
 			withConfig(t, c)
 			checkCompact(t, "fuzz", data)
+			checkPacker(t, data, 1+int(blockSize)%97)
 		}
 	})
+}
+
+// checkPacker: a Packer written data in pieces of chunk bytes (and of one byte, and whole)
+// packs exactly the blocks Pack makes of it.
+func checkPacker(t testing.TB, data []byte, chunk int) {
+	t.Helper()
+	want := pack(data)
+	for _, n := range []int{chunk, 1, len(data) + 1} {
+		pk := NewPacker(int64(len(data)))
+		for rest := data; len(rest) > 0; {
+			k := min(n, len(rest))
+			if w, err := pk.Write(rest[:k]); w != k || err != nil {
+				t.Fatalf("Write: %d, %v", w, err)
+			}
+			rest = rest[k:]
+		}
+		got := pk.Content().(packedContent).p
+		if pk.Blank() != (len(bytes.TrimSpace(data)) == 0) {
+			t.Fatalf("Blank %v for %q", pk.Blank(), data)
+		}
+		if got.lines != want.lines || !bytes.Equal(got.slab, want.slab) || !slices.Equal(got.blocks, want.blocks) {
+			t.Fatalf("written %d bytes at a time: %d lines in %d blocks, Pack makes %d in %d", n, got.lines, len(got.blocks), want.lines, len(want.blocks))
+		}
+	}
+}
+
+// A Packer cuts a file into the blocks Pack does, however it is written: lines that end a
+// block exactly, lines longer than a block, a last line without its end.
+func TestPackerAsPack(t *testing.T) {
+	var long bytes.Buffer
+	for i := range 3000 {
+		long.WriteString(strings.Repeat("x", i%211))
+		if i%17 != 0 {
+			long.WriteByte('\n')
+		}
+	}
+	inputs := [][]byte{nil, []byte("a"), []byte("a\n"), bytes.Repeat([]byte("0123456789\n"), 50), long.Bytes()}
+	for _, c := range compactConfigs {
+		withConfig(t, c)
+		for _, data := range inputs {
+			for _, chunk := range []int{7, 100, 4096} {
+				checkPacker(t, data, chunk)
+			}
+		}
+	}
 }
 
 // benchYAML is a realistic kubectl YAML file: the scale bundle's pods.yaml when `make

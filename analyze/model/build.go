@@ -45,16 +45,21 @@ type fileResult struct {
 // fileKind is what a cluster file's name and emptiness say; done when there is nothing to
 // decode.
 func fileKind(f *bundle.File) (r fileResult, done bool) {
-	if f.Path == "cluster/version.json" {
+	return fileKindOf(f.Path, len(bytes.TrimSpace(f.Data)) == 0)
+}
+
+// fileKindOf is fileKind for a file at rel, blank when it is only spaces.
+func fileKindOf(rel string, blank bool) (r fileResult, done bool) {
+	if rel == "cluster/version.json" {
 		return r, true // read at merge time
 	}
-	ext := path.Ext(f.Path)
+	ext := path.Ext(rel)
 	if ext != ".yaml" && ext != ".yml" && ext != ".json" {
 		r.skip = true
 		return r, true
 	}
-	r.kind = pluralToKind[strings.TrimSuffix(path.Base(f.Path), ext)]
-	if len(bytes.TrimSpace(f.Data)) == 0 {
+	r.kind = pluralToKind[strings.TrimSuffix(path.Base(rel), ext)]
+	if blank {
 		r.empty = true
 		return r, true
 	}
@@ -81,25 +86,31 @@ func decodeFile(f *bundle.File) fileResult {
 	return r
 }
 
-// decodePacked is decodeFile for a big cluster file (pods.yaml) that is packed once read: it is
-// packed first, and a kubectl List is decoded from the packed blocks (decodeListBlocks), so that
-// its text is garbage while its items are decoded. On the large workload that is 212 MB less
-// live for the five seconds the pods take, when the load's heap is at its highest. Any other
-// shape is decoded from the text rebuilt from the packed lines.
+// decodePacked is decodeFile for a big cluster file claimed whole (read before it could be
+// streamed: see prefetch.claimStream): it is packed first, then decoded as decodePackedContent
+// does, so that its text is garbage while its items are decoded.
 func decodePacked(rel string, data []byte) (fileResult, bundle.Content) {
 	packed := bundle.Pack(data)
-	r, done := fileKind(&bundle.File{Path: rel, Data: data})
+	blank := len(bytes.TrimSpace(data)) == 0
+	return decodePackedContent(rel, packed, len(data), blank), packed
+}
+
+// decodePackedContent decodes a big cluster file (pods.yaml) from its packed copy: a kubectl
+// List a batch of items at a time from the packed blocks (decodeListBlocks), any other shape
+// from the text rebuilt from the packed lines. size is the file's length; blank, whether it is
+// only spaces.
+func decodePackedContent(rel string, packed bundle.Content, size int, blank bool) fileResult {
+	r, done := fileKindOf(rel, blank)
 	if done {
-		return r, packed
+		return r
 	}
-	// data is not used past this point: nothing holds the text while the items are decoded.
 	if blocks, ok := bundle.Blocks(packed); ok {
-		if objs, ok := decodeListBlocks(rel, blocks, len(data)); ok {
+		if objs, ok := decodeListBlocks(rel, blocks, size); ok {
 			r.objs = objs
-			return r, packed
+			return r
 		}
 	}
-	return decodeFile(&bundle.File{Path: rel, Data: linesText(packed)}), packed
+	return decodeFile(&bundle.File{Path: rel, Data: linesText(packed)})
 }
 
 // nodeResult is one node's captures parsed, with the warnings they raised.

@@ -268,6 +268,9 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 // and the parse runs beside decompression.
 func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
 	rel := guessRel(name)
+	if strings.HasPrefix(rel, "cluster/") && size >= int64(packMin) {
+		return p.packStream(rel, size)
+	}
 	if !claimsDump(rel) {
 		return nil
 	}
@@ -282,6 +285,38 @@ func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
 		_, _ = io.Copy(io.Discard, pipe)
 	}()
 	return &dumpStream{pd: pd, w: pipe}
+}
+
+// packStream takes a big cluster file (pods.yaml: 212 MB on large) as it is read: a goroutine
+// packs it from the pipe a block at a time (bundle.Packer), then decodes it from the packed
+// blocks. Its text is never held whole: read whole, it was the biggest buffer of the load, and
+// the heap's highest point was while it waited to be packed.
+func (p *prefetch) packStream(rel string, size int64) bundle.Stream {
+	pd := &pending{rel: rel, packs: true, done: make(chan struct{})}
+	pipe := newRoomPipe()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(pd.done)
+		pk := bundle.NewPacker(size)
+		n, _ := io.Copy(pk, pipe) // a roomPipe's reads fail only at its end
+		pd.packed = pk.Content()
+		pd.file = decodePackedContent(rel, pd.packed, int(n), pk.Blank())
+	}()
+	return &fileStream{pd: pd, w: pipe}
+}
+
+// fileStream is the bundle's end of a streamed cluster file's pipe.
+type fileStream struct {
+	pd *pending
+	w  *roomPipe
+}
+
+func (s *fileStream) Write(b []byte) (int, error) { return s.w.Write(b) }
+
+func (s *fileStream) End() bundle.Content {
+	s.w.Close()
+	return (*claimedFile)(s.pd)
 }
 
 // dumpStream is the bundle's end of a streamed dump's pipe.
