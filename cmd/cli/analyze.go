@@ -113,6 +113,7 @@ func (o *analyzeOptions) run(cmd *cobra.Command, s Streams) error {
 		return err
 	}
 	writeHeapProfile(s.Err, ".load")
+	releaseLoadGarbage()
 	prog.setStage("running rules on")
 	res, err := rules.Run(m, rules.All(), rules.Options{Only: o.only, Skip: o.skip})
 	prog.done()

@@ -139,5 +139,9 @@ func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
 func loadWithProgress(cmd *cobra.Command, s Streams, source string) (*model.Model, error) {
 	p := startProgress(s, source)
 	defer p.done()
-	return analyze.Load(cmd.Context(), []string{source}, p.options(0))
+	m, err := analyze.Load(cmd.Context(), []string{source}, p.options(0))
+	if err == nil {
+		releaseLoadGarbage()
+	}
+	return m, err
 }
