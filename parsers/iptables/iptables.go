@@ -385,8 +385,11 @@ func (t *Table) Chain(name string) *Chain {
 func (t *Table) NumChains() int { return t.offs.len() }
 
 // ChainAt is the table's chain i (0-based, in declaration order).
-func (t *Table) ChainAt(i int) Chain {
-	c := Chain{chainShape: t.shapeAt(i), cols: t.cols, off: t.offs.at(i), decl: t.declLine(i)}
+func (t *Table) ChainAt(i int) Chain { return t.chainFrom(i, t.offs.at(i)) }
+
+// chainFrom is chain i, which starts at off in the column.
+func (t *Table) chainFrom(i int, off uint32) Chain {
+	c := Chain{chainShape: t.shapeAt(i), cols: t.cols, off: off, decl: t.declLine(i)}
 	cur := cursor{b: *t.cols, pos: int(c.off) + 1}
 	c.line = int32(cur.uvarint())
 	return c
@@ -402,8 +405,10 @@ func (t *Table) SameRulesAt(i int, o *Table) bool { return t.shapeAt(i) == o.sha
 // made for its step (ChainAt).
 func (t *Table) Chains() iter.Seq2[int, Chain] {
 	return func(yield func(int, Chain) bool) {
+		off := uint32(0)
 		for i := range t.offs.len() {
-			if !yield(i, t.ChainAt(i)) {
+			off = t.offs.after(i, off)
+			if !yield(i, t.chainFrom(i, off)) {
 				return
 			}
 		}

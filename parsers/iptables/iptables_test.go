@@ -839,9 +839,13 @@ func TestChainOffsets(t *testing.T) {
 		if o.len() != n {
 			t.Fatalf("len %d, want %d", o.len(), n)
 		}
+		prev := uint32(0)
 		for i, want := range offs[:n] {
 			if got := o.at(i); got != want {
 				t.Fatalf("%d chains: at(%d) = %d, want %d", n, i, got, want)
+			}
+			if prev = o.after(i, prev); prev != want {
+				t.Fatalf("%d chains: after(%d) = %d, want %d", n, i, prev, want)
 			}
 		}
 	}

@@ -48,12 +48,20 @@ func (o *chainOffsets) at(i int) uint32 {
 	first := i - i%offsetBlock
 	off := o.base[i/offsetBlock]
 	for j := first + 1; j <= i; j++ {
-		if s := o.steps[j]; s != 0 {
-			off += uint32(s)
-			continue
-		}
-		k, _ := slices.BinarySearchFunc(o.far, int32(j), func(f farOffset, c int32) int { return int(f.chain - c) })
-		off = o.far[k].off
+		off = o.after(j, off)
 	}
 	return off
+}
+
+// after is chain i's start, given chain i-1's (prev): a walk through the chains in order
+// takes one step each.
+func (o *chainOffsets) after(i int, prev uint32) uint32 {
+	if i%offsetBlock == 0 {
+		return o.base[i/offsetBlock]
+	}
+	if s := o.steps[i]; s != 0 {
+		return prev + uint32(s)
+	}
+	k, _ := slices.BinarySearchFunc(o.far, int32(i), func(f farOffset, c int32) int { return int(f.chain - c) })
+	return o.far[k].off
 }
