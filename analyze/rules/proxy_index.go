@@ -43,9 +43,14 @@ type svcPort struct {
 	// ready are the ready endpoints of the address family of the ClusterIP, keyed by the
 	// IP:port kube-proxy DNATs to; notReady the others (kube-proxy falls back to serving
 	// terminating endpoints when none is ready, so they are not "extra" in that case).
-	ready    map[netip.AddrPort]model.ServiceEndpoint
-	notReady map[netip.AddrPort]model.ServiceEndpoint
+	// The values point into the Service's endpoints: ten thousand ports' maps held copies of
+	// 144 bytes a slot, 15 MB on large for the whole of the rules.
+	ready    epMap
+	notReady epMap // nil while empty, as most are
 }
+
+// epMap is a Service port's endpoints by the IP:port kube-proxy DNATs to.
+type epMap = map[netip.AddrPort]*model.ServiceEndpoint
 
 // name is how kube-proxy names the port in its comments: "ns/svc:port" or "ns/svc".
 func (sp *svcPort) name() string {
@@ -67,7 +72,7 @@ func (sp *svcPort) localOnly() bool {
 // expected returns the endpoints node should program for this port, and the ones it may
 // program without being stale (not-ready endpoints when no endpoint is ready).
 // The maps are shared: callers only read them.
-func (sp *svcPort) expected(node string) (want, allowed map[netip.AddrPort]model.ServiceEndpoint) {
+func (sp *svcPort) expected(node string) (want, allowed epMap) {
 	if !sp.localOnly() {
 		// The same on every node: the port's own maps, not a copy for each node.
 		if len(sp.ready) == 0 {
@@ -75,7 +80,7 @@ func (sp *svcPort) expected(node string) (want, allowed map[netip.AddrPort]model
 		}
 		return sp.ready, sp.ready
 	}
-	want = map[netip.AddrPort]model.ServiceEndpoint{}
+	want = epMap{}
 	for a, ep := range sp.ready {
 		if ep.NodeName == node {
 			want[a] = ep
@@ -83,7 +88,7 @@ func (sp *svcPort) expected(node string) (want, allowed map[netip.AddrPort]model
 	}
 	allowed = want
 	if len(want) == 0 {
-		allowed = map[netip.AddrPort]model.ServiceEndpoint{}
+		allowed = epMap{}
 		for a, ep := range sp.notReady {
 			if ep.NodeName == node {
 				allowed[a] = ep
@@ -154,15 +159,19 @@ func servicePorts(m *model.Model) []*svcPort {
 			for i, p := range svc.Spec.Ports {
 				sp := &svcPort{svc: svc, index: i, port: p,
 					vip:   vip{addr: ip, proto: strings.ToLower(string(protocolOf(p.Protocol))), port: uint16(p.Port)},
-					ready: map[netip.AddrPort]model.ServiceEndpoint{}, notReady: map[netip.AddrPort]model.ServiceEndpoint{}}
-				for _, ep := range eps {
-					a, ok := endpointAddr(ep, p)
+					ready: epMap{}}
+				for k := range eps {
+					ep := &eps[k]
+					a, ok := endpointAddr(*ep, p)
 					if !ok || a.Addr().Is4() != ip.Is4() {
 						continue
 					}
 					if ep.Ready {
 						sp.ready[a] = ep
 					} else if _, dup := sp.ready[a]; !dup {
+						if sp.notReady == nil {
+							sp.notReady = epMap{}
+						}
 						sp.notReady[a] = ep
 					}
 				}
@@ -603,7 +612,7 @@ kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.no
 }
 
 // endpointEvidence quotes where an endpoint's address is published.
-func endpointEvidence(m *model.Model, ep model.ServiceEndpoint) finding.Evidence {
+func endpointEvidence(m *model.Model, ep *model.ServiceEndpoint) finding.Evidence {
 	path := append([]string{}, ep.Path...)
 	if len(path) > 0 && path[0] == "endpoints" {
 		path = append(path, "addresses", "0")

@@ -431,7 +431,7 @@ var ipvsNoRealServers = &Rule{
 // servers) is all allowed and covers every wanted endpoint: the common case, told without the
 // maps the report needs. addrOf gives an entry's address, and whether it is draining (an IPVS
 // real server at weight 0, which need not be allowed).
-func agrees[T any](xs []T, addrOf func(T) (a netip.AddrPort, draining bool), want, allowed map[netip.AddrPort]model.ServiceEndpoint) bool {
+func agrees[T any](xs []T, addrOf func(T) (a netip.AddrPort, draining bool), want, allowed epMap) bool {
 	n := 0
 	for _, x := range xs {
 		a, draining := addrOf(x)
