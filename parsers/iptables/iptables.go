@@ -473,7 +473,7 @@ var knownModules = map[string]bool{
 // concurrent use; the zero value is not usable, call NewCache.
 type Cache struct {
 	mu      sync.RWMutex
-	specs   map[string]*Spec
+	specs   specIndex
 	names   map[string]string
 	shapes  map[shapeKey]*chainShape // the last shape of each table's chain
 	indexes map[string]*chainIndex   // the last index of each table
@@ -495,19 +495,19 @@ type shapeKey struct{ table, chain string }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{specs: map[string]*Spec{}, names: map[string]string{}, shapes: map[shapeKey]*chainShape{}, indexes: map[string]*chainIndex{}}
+	return &Cache{specs: newSpecIndex(), names: map[string]string{}, shapes: map[shapeKey]*chainShape{}, indexes: map[string]*chainIndex{}}
 }
 
 func (c *Cache) lookup(key []byte) *Spec {
 	c.mu.RLock()
-	s := c.specs[string(key)]
+	s := c.specs.get(key)
 	c.mu.RUnlock()
 	return s
 }
 
 func (c *Cache) store(s *Spec) {
 	c.mu.Lock()
-	c.specs[s.Text] = s
+	c.specs.put(s)
 	c.mu.Unlock()
 }
 

@@ -853,3 +853,31 @@ func TestChainOffsets(t *testing.T) {
 		t.Fatalf("%d far starts of %d: the test does not cover them, or steps are not bytes", len(o.far), len(offs))
 	}
 }
+
+// specIndex answers as a map from text to Spec does, through its growth and replacements.
+func TestSpecIndex(t *testing.T) {
+	x := newSpecIndex()
+	want := map[string]*Spec{}
+	for i := range 5000 {
+		text := fmt.Sprintf("-A KUBE-SVC-%d -j KUBE-SEP-%d", i%3000, i%7) // some texts twice
+		s := &Spec{Text: text}
+		x.put(s)
+		want[text] = s
+		if i%500 == 0 || i == 4999 {
+			if x.n != len(want) {
+				t.Fatalf("after %d puts: %d entries, want %d", i+1, x.n, len(want))
+			}
+			for k, v := range want {
+				if got := x.get([]byte(k)); got != v {
+					t.Fatalf("get(%q) = %p, want %p", k, got, v)
+				}
+			}
+			if got := x.get([]byte("-A KUBE-SVC-none -j X")); got != nil {
+				t.Fatalf("get of a text never put = %v", got)
+			}
+		}
+	}
+	if empty := newSpecIndex(); empty.get([]byte("x")) != nil {
+		t.Fatal("an empty index found a Spec")
+	}
+}
