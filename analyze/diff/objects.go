@@ -84,7 +84,7 @@ func sortedJoin(s []string) string {
 
 // --- Services and endpoints ---
 
-func servicePorts(s *corev1.Service) map[string]string {
+func servicePorts(s *model.Service) map[string]string {
 	out := map[string]string{}
 	for _, p := range s.Spec.Ports {
 		key := p.Name
@@ -100,7 +100,7 @@ func servicePorts(s *corev1.Service) map[string]string {
 	return out
 }
 
-func clusterIPs(s *corev1.Service) string {
+func clusterIPs(s *model.Service) string {
 	if len(s.Spec.ClusterIPs) > 0 {
 		return strings.Join(s.Spec.ClusterIPs, ",")
 	}
@@ -128,16 +128,16 @@ func compareServices(om, nm *model.Model) (svcs, eps []Change) {
 		o, n := olds[key], news[key]
 		switch {
 		case o == nil:
-			sc.add(Change{Subject: key, Op: Added, New: string(n.Spec.Type) + " " + clusterIPs(n.Service), Rank: 2})
+			sc.add(Change{Subject: key, Op: Added, New: string(n.Spec.Type) + " " + clusterIPs(n), Rank: 2})
 			continue
 		case n == nil:
-			sc.add(Change{Subject: key, Op: Removed, Old: string(o.Spec.Type) + " " + clusterIPs(o.Service), Rank: 0})
+			sc.add(Change{Subject: key, Op: Removed, Old: string(o.Spec.Type) + " " + clusterIPs(o), Rank: 0})
 			continue
 		}
 		sc.field(key, "selector", labelString(o.Spec.Selector), labelString(n.Spec.Selector), 0)
 		sc.field(key, "type", string(o.Spec.Type), string(n.Spec.Type), 1)
-		sc.field(key, "clusterIP", clusterIPs(o.Service), clusterIPs(n.Service), 1)
-		op, np := servicePorts(o.Service), servicePorts(n.Service)
+		sc.field(key, "clusterIP", clusterIPs(o), clusterIPs(n), 1)
+		op, np := servicePorts(o), servicePorts(n)
 		for _, p := range keyedUnion(op, np) {
 			switch {
 			case op[p] == "":

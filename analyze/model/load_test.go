@@ -229,6 +229,7 @@ func (s prunedStdJSON) Unmarshal(data []byte, v any) error {
 func TestMirrorsMatchK8sAPI(t *testing.T) {
 	for mine, theirs := range map[reflect.Type]reflect.Type{
 		reflect.TypeFor[Pod]():           reflect.TypeFor[corev1.Pod](),
+		reflect.TypeFor[Service]():       reflect.TypeFor[corev1.Service](),
 		reflect.TypeFor[Event]():         reflect.TypeFor[corev1.Event](),
 		reflect.TypeFor[Endpoints]():     reflect.TypeFor[corev1.Endpoints](),
 		reflect.TypeFor[EndpointSlice](): reflect.TypeFor[discoveryv1.EndpointSlice](),

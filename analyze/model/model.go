@@ -45,10 +45,6 @@ type (
 		*corev1.Namespace
 		Src Source
 	}
-	Service struct {
-		*corev1.Service
-		Src Source
-	}
 	NetworkPolicy struct {
 		*networkingv1.NetworkPolicy
 		Src Source
@@ -363,7 +359,7 @@ var decoders = map[string]decoder{
 	"Node":               into(func(m *Model) *[]*Node { return &m.Nodes }, func(v *corev1.Node, s Source) *Node { return &Node{v, s} }),
 	"Namespace":          into(func(m *Model) *[]*Namespace { return &m.Namespaces }, func(v *corev1.Namespace, s Source) *Namespace { return &Namespace{v, s} }),
 	"Pod":                intoVia(&podJSON, podUnread, func(m *Model) *[]*Pod { return &m.Pods }, func(v *Pod, s Source) *Pod { v.Src = s; return v }),
-	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *corev1.Service, s Source) *Service { return &Service{v, s} }),
+	"Service":            into(func(m *Model) *[]*Service { return &m.Services }, func(v *Service, s Source) *Service { v.Src = s; return v }),
 	"Endpoints":          into(func(m *Model) *[]*Endpoints { return &m.Endpoints }, func(v *Endpoints, s Source) *Endpoints { v.Src = s; return v }),
 	"EndpointSlice":      into(func(m *Model) *[]*EndpointSlice { return &m.EndpointSlices }, func(v *EndpointSlice, s Source) *EndpointSlice { v.Src = s; return v }),
 	"NetworkPolicy":      into(func(m *Model) *[]*NetworkPolicy { return &m.NetworkPolicies }, func(v *networkingv1.NetworkPolicy, s Source) *NetworkPolicy { return &NetworkPolicy{v, s} }),

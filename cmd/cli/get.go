@@ -34,6 +34,8 @@ func rereader(m *model.Model, obj any, src model.Source) func() (any, error) {
 		switch obj.(type) {
 		case *model.Pod:
 			whole = &corev1.Pod{}
+		case *model.Service:
+			whole = &corev1.Service{}
 		case *model.Event:
 			whole = &corev1.Event{}
 		case *model.Endpoints:
@@ -253,7 +255,7 @@ func objectsOf(m *model.Model, kind string) []getObject {
 				sel = append(sel, k+"="+v)
 			}
 			sort.Strings(sel)
-			add(s.Namespace, s.Name, s.Service, s.Src, string(s.Spec.Type), s.Spec.ClusterIP, strings.Join(ports, ","), strings.Join(sel, ","))
+			add(s.Namespace, s.Name, s, s.Src, string(s.Spec.Type), s.Spec.ClusterIP, strings.Join(ports, ","), strings.Join(sel, ","))
 		}
 	case "Node":
 		for _, n := range m.Nodes {
