@@ -181,8 +181,8 @@ var svcExternalLocalNoEndpoints = &Rule{
 			notReadyHere := map[string]bool{}  // nodes with only not-ready local endpoints
 			var elsewhere []finding.Evidence   // one ready endpoint, for evidence
 			for _, sp := range sps {
-				for _, a := range sortedAddrs(sp.ready) {
-					ep := sp.ready[a]
+				for _, e := range sp.ready {
+					ep := e.ep
 					hasReady = true
 					if ep.NodeName == "" {
 						unplaced = true
@@ -196,8 +196,8 @@ var svcExternalLocalNoEndpoints = &Rule{
 						elsewhere = append(elsewhere, endpointEvidence(m, ep))
 					}
 				}
-				for _, ep := range sp.notReady {
-					notReadyHere[ep.NodeName] = true
+				for _, e := range sp.notReady {
+					notReadyHere[e.ep.NodeName] = true
 				}
 			}
 			if !hasReady {

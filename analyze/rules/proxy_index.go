@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,14 +44,44 @@ type svcPort struct {
 	// ready are the ready endpoints of the address family of the ClusterIP, keyed by the
 	// IP:port kube-proxy DNATs to; notReady the others (kube-proxy falls back to serving
 	// terminating endpoints when none is ready, so they are not "extra" in that case).
-	// The values point into the Service's endpoints: ten thousand ports' maps held copies of
-	// 144 bytes a slot, 15 MB on large for the whole of the rules.
-	ready    epMap
-	notReady epMap // nil while empty, as most are
+	ready    epSet
+	notReady epSet
 }
 
-// epMap is a Service port's endpoints by the IP:port kube-proxy DNATs to.
-type epMap = map[netip.AddrPort]*model.ServiceEndpoint
+// epSet is a Service port's endpoints by the IP:port kube-proxy DNATs to, sorted by it, each
+// pointing into its Service's endpoints. Ten thousand ports' maps of copies were 15 MB live on
+// large for the whole of the rules; 40 bytes an endpoint here.
+type epSet []epAt
+
+type epAt struct {
+	addr netip.AddrPort
+	ep   *model.ServiceEndpoint
+}
+
+// find returns the endpoint at a.
+func (s epSet) find(a netip.AddrPort) (*model.ServiceEndpoint, bool) {
+	i, ok := slices.BinarySearchFunc(s, a, func(e epAt, a netip.AddrPort) int { return e.addr.Compare(a) })
+	if !ok {
+		return nil, false
+	}
+	return s[i].ep, true
+}
+
+func (s epSet) has(a netip.AddrPort) bool {
+	_, ok := s.find(a)
+	return ok
+}
+
+// onNode is the endpoints of s on node.
+func (s epSet) onNode(node string) epSet {
+	var out epSet
+	for _, e := range s {
+		if e.ep.NodeName == node {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 // name is how kube-proxy names the port in its comments: "ns/svc:port" or "ns/svc".
 func (sp *svcPort) name() string {
@@ -72,28 +103,18 @@ func (sp *svcPort) localOnly() bool {
 // expected returns the endpoints node should program for this port, and the ones it may
 // program without being stale (not-ready endpoints when no endpoint is ready).
 // The maps are shared: callers only read them.
-func (sp *svcPort) expected(node string) (want, allowed epMap) {
+func (sp *svcPort) expected(node string) (want, allowed epSet) {
 	if !sp.localOnly() {
-		// The same on every node: the port's own maps, not a copy for each node.
+		// The same on every node: the port's own sets, not a copy for each node.
 		if len(sp.ready) == 0 {
 			return sp.ready, sp.notReady
 		}
 		return sp.ready, sp.ready
 	}
-	want = epMap{}
-	for a, ep := range sp.ready {
-		if ep.NodeName == node {
-			want[a] = ep
-		}
-	}
+	want = sp.ready.onNode(node)
 	allowed = want
 	if len(want) == 0 {
-		allowed = epMap{}
-		for a, ep := range sp.notReady {
-			if ep.NodeName == node {
-				allowed[a] = ep
-			}
-		}
+		allowed = sp.notReady.onNode(node)
 	}
 	return want, allowed
 }
@@ -139,6 +160,7 @@ func (d *proxyData) node(nd *model.NodeData) *nodeIndex {
 // parseable ClusterIP.
 func servicePorts(m *model.Model) []*svcPort {
 	var out []*svcPort
+	var seen []endpointSeen
 	for _, svc := range m.Services {
 		if svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
@@ -151,6 +173,7 @@ func servicePorts(m *model.Model) []*svcPort {
 			ips = []string{svc.Spec.ClusterIP}
 		}
 		eps, _ := m.ServiceEndpoints(svc)
+		eps = slices.Clone(eps) // the ports point into it: not append's spare room
 		for _, s := range ips {
 			ip, err := netip.ParseAddr(s)
 			if err != nil { // "None": headless
@@ -158,31 +181,61 @@ func servicePorts(m *model.Model) []*svcPort {
 			}
 			for i, p := range svc.Spec.Ports {
 				sp := &svcPort{svc: svc, index: i, port: p,
-					vip:   vip{addr: ip, proto: strings.ToLower(string(protocolOf(p.Protocol))), port: uint16(p.Port)},
-					ready: epMap{}}
+					vip: vip{addr: ip, proto: strings.ToLower(string(protocolOf(p.Protocol))), port: uint16(p.Port)}}
+				seen = seen[:0]
 				for k := range eps {
-					ep := &eps[k]
-					a, ok := endpointAddr(*ep, p)
-					if !ok || a.Addr().Is4() != ip.Is4() {
-						continue
-					}
-					if ep.Ready {
-						sp.ready[a] = ep
-					} else if _, dup := sp.ready[a]; !dup {
-						if sp.notReady == nil {
-							sp.notReady = epMap{}
-						}
-						sp.notReady[a] = ep
+					if a, ok := endpointAddr(eps[k], p); ok && a.Addr().Is4() == ip.Is4() {
+						seen = append(seen, endpointSeen{epAt{a, &eps[k]}, eps[k].Ready})
 					}
 				}
-				for a := range sp.ready {
-					delete(sp.notReady, a)
-				}
+				sp.ready, sp.notReady = splitReady(seen)
 				out = append(out, sp)
 			}
 		}
 	}
 	return out
+}
+
+// endpointSeen is an endpoint of a Service port, in the order the EndpointSlices list them.
+type endpointSeen struct {
+	epAt
+	ready bool
+}
+
+// splitReady sorts a port's endpoints into its ready ones and the others, one per IP:port: a
+// ready one when any at that IP:port is (the last listed), else the last listed.
+func splitReady(seen []endpointSeen) (ready, notReady epSet) {
+	slices.SortStableFunc(seen, func(x, y endpointSeen) int { return x.addr.Compare(y.addr) })
+	var nr, nn int
+	for i := 0; i < len(seen); {
+		j, anyReady := i, false
+		for ; j < len(seen) && seen[j].addr == seen[i].addr; j++ {
+			anyReady = anyReady || seen[j].ready
+		}
+		if anyReady {
+			nr++
+		} else {
+			nn++
+		}
+		i = j
+	}
+	ready, notReady = make(epSet, 0, nr), make(epSet, 0, nn)
+	for i := 0; i < len(seen); {
+		j, last, lastReady := i, -1, -1
+		for ; j < len(seen) && seen[j].addr == seen[i].addr; j++ {
+			last = j
+			if seen[j].ready {
+				lastReady = j
+			}
+		}
+		if lastReady >= 0 {
+			ready = append(ready, seen[lastReady].epAt)
+		} else {
+			notReady = append(notReady, seen[last].epAt)
+		}
+		i = j
+	}
+	return ready, notReady
 }
 
 // endpointAddr is the IP:port an endpoint serves a Service port on: the endpoint port with the

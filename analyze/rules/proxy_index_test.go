@@ -1,11 +1,14 @@
 package rules
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/netsift/netsift/analyze/model"
 	"github.com/netsift/netsift/internal/ruletest"
 	"github.com/netsift/netsift/parsers/ipvsadm"
 )
@@ -87,5 +90,47 @@ func TestIPVSIndexShared(t *testing.T) {
 	dns := vip{addr: netip.MustParseAddr("10.96.0.11"), proto: "udp", port: 53}
 	if io.find(dns) != other.VirtualServers[1] || ia.find(dns) != nil {
 		t.Error("10.96.0.11:53 is found where it is not listed, or not where it is")
+	}
+}
+
+// splitReady keeps, per IP:port, what the maps it replaced kept: the last ready endpoint when
+// any is ready, else the last listed; both sets sorted by IP:port.
+func TestSplitReady(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 300 {
+		n := rng.IntN(12)
+		eps := make([]model.ServiceEndpoint, n)
+		seen := make([]endpointSeen, n)
+		wantReady := map[netip.AddrPort]*model.ServiceEndpoint{}
+		wantNot := map[netip.AddrPort]*model.ServiceEndpoint{}
+		for i := range eps {
+			a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(4))}), uint16(80+rng.IntN(2)))
+			eps[i] = model.ServiceEndpoint{IP: a.Addr().String(), Ready: rng.IntN(2) == 0}
+			seen[i] = endpointSeen{epAt{a, &eps[i]}, eps[i].Ready}
+			// The maps' way: ready by IP:port, not-ready unless a ready one came first, and
+			// not-ready ones dropped where a ready one came later.
+			if eps[i].Ready {
+				wantReady[a] = &eps[i]
+			} else if wantReady[a] == nil {
+				wantNot[a] = &eps[i]
+			}
+		}
+		for a := range wantReady {
+			delete(wantNot, a)
+		}
+		ready, notReady := splitReady(seen)
+		for _, c := range []struct {
+			got  epSet
+			want map[netip.AddrPort]*model.ServiceEndpoint
+		}{{ready, wantReady}, {notReady, wantNot}} {
+			if len(c.got) != len(c.want) || !slices.IsSortedFunc(c.got, func(x, y epAt) int { return x.addr.Compare(y.addr) }) {
+				t.Fatalf("round %d: %d endpoints (sorted: %v), want %d", round, len(c.got), slices.IsSortedFunc(c.got, func(x, y epAt) int { return x.addr.Compare(y.addr) }), len(c.want))
+			}
+			for a, ep := range c.want {
+				if got, ok := c.got.find(a); !ok || got != ep {
+					t.Fatalf("round %d: %v is %p, want %p", round, a, got, ep)
+				}
+			}
+		}
 	}
 }

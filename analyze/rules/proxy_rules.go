@@ -132,8 +132,8 @@ var kubeProxyRulesMissing = &Rule{
 				items = append(items, item)
 				if j < 4 {
 					ev = append(ev, m.Evidence(sp.svc.Src, "spec", "clusterIP"), m.Evidence(sp.svc.Src, "spec", "ports", itoa(sp.index), "port"))
-					for _, a := range sortedAddrs(want)[:1] {
-						ev = append(ev, endpointEvidence(m, want[a]))
+					if len(want) > 0 {
+						ev = append(ev, endpointEvidence(m, want[0].ep))
 					}
 				}
 			}
@@ -251,7 +251,7 @@ var kubeProxyRulesStale = &Rule{
 					anchor = func() int { return vs.Line }
 					programmed = map[netip.AddrPort]int{}
 					for _, rs := range vs.RealServers {
-						if _, ok := allowed[rs.Address]; !ok && rs.Weight == 0 {
+						if !allowed.has(rs.Address) && rs.Weight == 0 {
 							continue // draining after the endpoint went away
 						}
 						programmed[rs.Address] = rs.Line
@@ -261,7 +261,7 @@ var kubeProxyRulesStale = &Rule{
 				var lines []int
 				var missEv []finding.Evidence
 				for _, a := range sortedAddrs(programmed) {
-					if _, ok := allowed[a]; ok {
+					if allowed.has(a) {
 						continue
 					}
 					why := whoIs(m, sp, a)
@@ -271,11 +271,11 @@ var kubeProxyRulesStale = &Rule{
 					extra = append(extra, a.String()+" ("+why+")")
 					lines = append(lines, programmed[a])
 				}
-				for _, a := range sortedAddrs(want) {
-					if _, ok := programmed[a]; !ok {
-						missing = append(missing, a.String())
+				for _, e := range want {
+					if _, ok := programmed[e.addr]; !ok {
+						missing = append(missing, e.addr.String())
 						if len(missing) == 1 {
-							missEv = append(missEv, endpointEvidence(m, want[a]))
+							missEv = append(missEv, endpointEvidence(m, e.ep))
 						}
 					}
 				}
@@ -335,7 +335,7 @@ var kubeProxyRulesStale = &Rule{
 // whoIs says what an address programmed for a Service port is, when it is not a ready
 // endpoint: the pod gone, the pod not Ready or terminating, or some other pod.
 func whoIs(m *model.Model, sp *svcPort, a netip.AddrPort) string {
-	if ep, ok := sp.notReady[a]; ok {
+	if ep, ok := sp.notReady.find(a); ok {
 		if ep.Pod != "" {
 			return "pod " + ep.Pod + ", listed but not ready"
 		}
@@ -396,19 +396,18 @@ var ipvsNoRealServers = &Rule{
 				if len(want) == 0 {
 					continue
 				}
-				addrs := sortedAddrs(want)
 				var names []string
-				for i, a := range addrs {
+				for i, e := range want {
 					if i == 4 {
-						names = append(names, fmt.Sprintf("and %d more", len(addrs)-4))
+						names = append(names, fmt.Sprintf("and %d more", len(want)-4))
 						break
 					}
-					names = append(names, a.String())
+					names = append(names, e.addr.String())
 				}
 				items = append(items, fmt.Sprintf("%s (virtual server %s %s; ready endpoints %s)",
 					sp.name(), vs.Protocol, vs.Address, strings.Join(names, ", ")))
 				if len(items) <= 5 {
-					ev = append(ev, c.NodeEvidence(nd, model.CapIPVS, vs.Line), endpointEvidence(m, want[addrs[0]]))
+					ev = append(ev, c.NodeEvidence(nd, model.CapIPVS, vs.Line), endpointEvidence(m, want[0].ep))
 				}
 			}
 			if len(items) == 0 {
@@ -431,11 +430,11 @@ var ipvsNoRealServers = &Rule{
 // servers) is all allowed and covers every wanted endpoint: the common case, told without the
 // maps the report needs. addrOf gives an entry's address, and whether it is draining (an IPVS
 // real server at weight 0, which need not be allowed).
-func agrees[T any](xs []T, addrOf func(T) (a netip.AddrPort, draining bool), want, allowed epMap) bool {
+func agrees[T any](xs []T, addrOf func(T) (a netip.AddrPort, draining bool), want, allowed epSet) bool {
 	n := 0
 	for _, x := range xs {
 		a, draining := addrOf(x)
-		if _, ok := allowed[a]; !ok {
+		if !allowed.has(a) {
 			if draining {
 				continue
 			}
@@ -452,14 +451,15 @@ func agrees[T any](xs []T, addrOf func(T) (a netip.AddrPort, draining bool), wan
 			a, _ := addrOf(x)
 			seen[a] = true
 		}
-		for a := range want {
-			if !seen[a] {
+		for _, e := range want {
+			if !seen[e.addr] {
 				return false
 			}
 		}
 		return true
 	}
-	for a := range want {
+	for _, e := range want {
+		a := e.addr
 		found := false
 		for _, x := range xs {
 			if b, _ := addrOf(x); b == a {
