@@ -213,7 +213,7 @@ func report(w io.Writer, rs []*result) {
 		if r.zstBytes > 0 {
 			zsize = mb(r.zstBytes)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f× %s| %s | %.0f%% |\n", r.name, mb(r.rawBytes), mb(r.tgzBytes), zsize,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f× %s| %s | %.1f%% |\n", r.name, mb(r.rawBytes), mb(r.tgzBytes), zsize,
 			secs(r.gunzip), secs(r.analyzeGz), r.analyzeGz.Seconds()/r.gunzip.Seconds(), zst, mb(r.rssGz*1024), 100*float64(r.rssGz*1024)/float64(r.rawBytes))
 	}
 	// Scaling: time and memory per uncompressed byte, relative to the previous size.
