@@ -58,8 +58,17 @@ type epAt struct {
 	ep   *model.ServiceEndpoint
 }
 
-// find returns the endpoint at a.
+// find returns the endpoint at a: by a scan of a few, by binary search of more (most ports
+// have a handful, and an equality is a fraction of a Compare).
 func (s epSet) find(a netip.AddrPort) (*model.ServiceEndpoint, bool) {
+	if len(s) <= 8 {
+		for i := range s {
+			if s[i].addr == a {
+				return s[i].ep, true
+			}
+		}
+		return nil, false
+	}
 	i, ok := slices.BinarySearchFunc(s, a, func(e epAt, a netip.AddrPort) int { return e.addr.Compare(a) })
 	if !ok {
 		return nil, false

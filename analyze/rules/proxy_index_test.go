@@ -98,13 +98,13 @@ func TestIPVSIndexShared(t *testing.T) {
 func TestSplitReady(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 300 {
-		n := rng.IntN(12)
+		n := rng.IntN(40) // past the sets find scans
 		eps := make([]model.ServiceEndpoint, n)
 		seen := make([]endpointSeen, n)
 		wantReady := map[netip.AddrPort]*model.ServiceEndpoint{}
 		wantNot := map[netip.AddrPort]*model.ServiceEndpoint{}
 		for i := range eps {
-			a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(4))}), uint16(80+rng.IntN(2)))
+			a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(1 + n/2))}), uint16(80+rng.IntN(2)))
 			eps[i] = model.ServiceEndpoint{IP: a.Addr().String(), Ready: rng.IntN(2) == 0}
 			seen[i] = endpointSeen{epAt{a, &eps[i]}, eps[i].Ready}
 			// The maps' way: ready by IP:port, not-ready unless a ready one came first, and
@@ -130,6 +130,9 @@ func TestSplitReady(t *testing.T) {
 				if got, ok := c.got.find(a); !ok || got != ep {
 					t.Fatalf("round %d: %v is %p, want %p", round, a, got, ep)
 				}
+			}
+			if _, ok := c.got.find(netip.MustParseAddrPort("10.9.9.9:80")); ok {
+				t.Fatalf("round %d: found an address never listed", round)
 			}
 		}
 	}
