@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/netsift/netsift/analyze/finding"
@@ -37,15 +38,7 @@ var cniCIDROverlap = &Rule{
 			c.Note("no pod range known (no kube-proxy clusterCIDR, node podCIDR or IPPool): nothing to compare")
 			return
 		}
-		overlapping := func(x netip.Prefix) []nfCIDR {
-			var out []nfCIDR
-			for _, pc := range pods {
-				if pc.Prefix.Overlaps(x) {
-					out = append(out, pc)
-				}
-			}
-			return out
-		}
+		overlapping := newOverlapIndex(pods).overlapping
 		describe := func(list []nfCIDR) (string, []finding.Evidence) {
 			var parts []string
 			var ev []finding.Evidence
@@ -284,4 +277,74 @@ func inetWord(p netip.Prefix) string {
 		return "inet6"
 	}
 	return "inet"
+}
+
+// overlapIndex finds which of a list of ranges overlap a prefix without comparing it with each:
+// a 2,000-node cluster's podCIDRs checked against every node's networks and every Service's
+// ClusterIP were ~20 million comparisons (0.7 s of CPU on large). Two prefixes overlap when one
+// holds the other's first address: the ranges holding x's are found by x's first address cut
+// to each length the list has, the ranges whose first address x holds by a binary search of
+// them sorted by it.
+type overlapIndex struct {
+	list    []nfCIDR
+	byStart []int32 // indexes into list, by the range's first address
+	exact   map[netip.Prefix][]int32
+	lengths []int // the prefix lengths in list, each once
+}
+
+func newOverlapIndex(list []nfCIDR) *overlapIndex {
+	x := &overlapIndex{list: list, exact: map[netip.Prefix][]int32{}}
+	seen := map[int]bool{}
+	for i, pc := range list {
+		p := pc.Prefix.Masked()
+		if !p.IsValid() {
+			continue
+		}
+		x.byStart = append(x.byStart, int32(i))
+		x.exact[p] = append(x.exact[p], int32(i))
+		if !seen[p.Bits()] {
+			seen[p.Bits()] = true
+			x.lengths = append(x.lengths, p.Bits())
+		}
+	}
+	slices.SortStableFunc(x.byStart, func(a, b int32) int {
+		return x.list[a].Prefix.Masked().Addr().Compare(x.list[b].Prefix.Masked().Addr())
+	})
+	return x
+}
+
+// overlapping is the ranges of the list that overlap p, in the list's order.
+func (x *overlapIndex) overlapping(p netip.Prefix) []nfCIDR {
+	p = p.Masked()
+	if !p.IsValid() {
+		return nil
+	}
+	var hit []int32
+	// Ranges that hold p's first address.
+	for _, bits := range x.lengths {
+		if bits > p.Addr().BitLen() {
+			continue
+		}
+		if q, err := p.Addr().Prefix(bits); err == nil {
+			hit = append(hit, x.exact[q]...)
+		}
+	}
+	// Ranges whose first address p holds.
+	start := p.Addr()
+	i, _ := slices.BinarySearchFunc(x.byStart, start, func(k int32, a netip.Addr) int {
+		return x.list[k].Prefix.Masked().Addr().Compare(a)
+	})
+	for ; i < len(x.byStart) && p.Contains(x.list[x.byStart[i]].Prefix.Masked().Addr()); i++ {
+		hit = append(hit, x.byStart[i])
+	}
+	if len(hit) == 0 {
+		return nil
+	}
+	slices.Sort(hit)
+	hit = slices.Compact(hit)
+	out := make([]nfCIDR, len(hit))
+	for k, i := range hit {
+		out[k] = x.list[i]
+	}
+	return out
 }
