@@ -228,7 +228,7 @@ type Rule struct {
 	Counters bool
 	// prefixed: the line is "[Packets:Bytes]" + Spec.Text exactly.
 	prefixed bool
-	// The bools are last: a dump's pending rules are 48 bytes, not 56.
+	// The bools are last: a Rule is 40 bytes, not 48.
 }
 
 // IsDNAT reports whether the rule's target is DNAT.
@@ -1533,7 +1533,7 @@ func (p *parser) chainAt(i int32) *Chain {
 // addRule appends r to ch (until freeze, to the dump's pending rules).
 func (p *parser) addRule(ch *Chain, r Rule) {
 	pc := &p.pendingChains[ch.off]
-	p.pending = append(p.pending, pendingRule{r, int32(ch.off)})
+	p.pending = append(p.pending, pendingRule{r.Line, r.Packets, r.Bytes, r.Spec, int32(ch.off), r.Counters, r.prefixed})
 	pc.rules++
 	p.dump.place(r.Line, pc.pos, int(pc.rules)-1)
 }
