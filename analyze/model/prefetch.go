@@ -284,7 +284,7 @@ func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
 		// A parse that stopped early (a read error) must not leave the writer blocked.
 		_, _ = io.Copy(io.Discard, pipe)
 	}()
-	return &dumpStream{pd: pd, w: pipe}
+	return &pipeStream{w: pipe, lines: (*claimedDump)(pd)}
 }
 
 // packStream takes a big cluster file (pods.yaml: 212 MB on large) as it is read: a goroutine
@@ -303,33 +303,21 @@ func (p *prefetch) packStream(rel string, size int64) bundle.Stream {
 		pd.packed = pk.Content()
 		pd.file = decodePackedContent(rel, pd.packed, int(n), pk.Blank())
 	}()
-	return &fileStream{pd: pd, w: pipe}
+	return &pipeStream{w: pipe, lines: (*claimedFile)(pd)}
 }
 
-// fileStream is the bundle's end of a streamed cluster file's pipe.
-type fileStream struct {
-	pd *pending
-	w  *roomPipe
+// pipeStream is the bundle's end of a streamed file's pipe: End closes it and gives the
+// bundle the file's lines as the claimer will hold them.
+type pipeStream struct {
+	w     *roomPipe
+	lines bundle.Content // a *claimedDump or *claimedFile
 }
 
-func (s *fileStream) Write(b []byte) (int, error) { return s.w.Write(b) }
+func (s *pipeStream) Write(b []byte) (int, error) { return s.w.Write(b) }
 
-func (s *fileStream) End() bundle.Content {
+func (s *pipeStream) End() bundle.Content {
 	s.w.Close()
-	return (*claimedFile)(s.pd)
-}
-
-// dumpStream is the bundle's end of a streamed dump's pipe.
-type dumpStream struct {
-	pd *pending
-	w  *roomPipe
-}
-
-func (s *dumpStream) Write(b []byte) (int, error) { return s.w.Write(b) }
-
-func (s *dumpStream) End() bundle.Content {
-	s.w.Close()
-	return (*claimedDump)(s.pd)
+	return s.lines
 }
 
 func (p *prefetch) run(pd *pending) {
