@@ -265,7 +265,8 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 // goroutine of its own that the bundle's reader feeds through a pipe (roomPipe). Reading waits
 // when the parse is 4 MB behind: a dump's bytes are never held whole (fifty nodes' 33 MB dumps
 // were three or four buffers live at every collection of the load: −170 MB peak RSS on large),
-// and the parse runs beside decompression.
+// and the parse runs beside decompression. A cluster file of packMin or more is streamed too,
+// to be packed as it comes (packStream).
 func (p *prefetch) claimStream(name string, size int64) bundle.Stream {
 	rel := guessRel(name)
 	if strings.HasPrefix(rel, "cluster/") && size >= int64(packMin) {
