@@ -106,6 +106,12 @@ func decodeListBlocks(file string, blocks iter.Seq[[]byte], size int) ([]decoded
 	flush := func() {
 		objs, ok := decodeItems(file, batch, items)
 		failed = failed || !ok
+		if out == nil && len(batch) < size {
+			// Room for as many items as the first batch's make of the whole file, and a
+			// few more: grown by append, 60,000 pods' list was twice its size at the end of
+			// the load, when its heap is highest.
+			out = make([]decodedObject, 0, len(objs)+int(int64(len(objs))*int64(size-len(batch))/int64(len(batch)+1))*21/20)
+		}
 		out = append(out, objs...)
 		batch, items = batch[:0], items[:0]
 	}
