@@ -86,15 +86,6 @@ func decodeFile(f *bundle.File) fileResult {
 	return r
 }
 
-// decodePacked is decodeFile for a big cluster file claimed whole (read before it could be
-// streamed: see prefetch.claimStream): it is packed first, then decoded as decodePackedContent
-// does, so that its text is garbage while its items are decoded.
-func decodePacked(rel string, data []byte) (fileResult, bundle.Content) {
-	packed := bundle.Pack(data)
-	blank := len(bytes.TrimSpace(data)) == 0
-	return decodePackedContent(rel, packed, len(data), blank), packed
-}
-
 // decodePackedContent decodes a big cluster file (pods.yaml) from its packed copy: a kubectl
 // List a batch of items at a time from the packed blocks (decodeListBlocks), any other shape
 // from the text rebuilt from the packed lines. size is the file's length; blank, whether it is

@@ -181,14 +181,14 @@ type pending struct {
 	warns []diag.Warning
 	err   error
 	file  fileResult
-	// packs: a big cluster file or node capture (other than a claimed dump), claimed to be
-	// packed once decoded or parsed (then packed holds it).
+	// packs: a big cluster file streamed (packStream) or node capture claimed whole (other
+	// than a dump), packed as it is read or once parsed (then packed holds it).
 	packs  bool
 	packed bundle.Content
 }
 
-// packMin is the size from which a cluster file or node capture is packed as soon as it is
-// decoded or parsed (tests lower it: the fixtures' files are small). Every file is packed by the
+// packMin is the size from which a cluster file is packed as it is read, and a node capture as
+// soon as it is parsed (tests lower it: the fixtures' files are small). Every file is packed by the
 // end of the load anyway (bundle.Compact): earlier costs nothing more, and an IPVS node's 1 MB
 // of routes does not wait unpacked for the other forty-nine.
 var packMin = 64 << 10
@@ -237,11 +237,13 @@ func (p *prefetch) claim(name string, data []byte) bundle.Content {
 	default:
 		return nil
 	}
-	// A big cluster file (pods.yaml: a tenth of a big bundle) or node capture (an IPVS node's
-	// listing of ten thousand virtual servers, its kube-ipvs0 addresses and local routes) is
-	// claimed: once decoded or parsed, its bytes are packed (bundle.Pack) instead of waiting
-	// for the end of the load, fifty nodes' worth of them live at every collection.
-	pd.packs = len(data) >= packMin
+	// A big node capture (an IPVS node's listing of ten thousand virtual servers, its kube-ipvs0
+	// addresses and local routes) is claimed: once parsed, its bytes are packed (bundle.Pack)
+	// instead of waiting for the end of the load, fifty nodes' worth of them live at every
+	// collection. A big cluster file comes here only when its size was not known before it was
+	// read (claimStream packs the others as they are read): it is decoded whole, and packed at
+	// the end of the load with the small ones.
+	pd.packs = pd.cf != nil && len(data) >= packMin
 	p.mu.Lock()
 	if pd.packs {
 		for p.queued > 0 && p.queued+int64(len(data)) > maxQueued {
@@ -330,11 +332,6 @@ func (p *prefetch) run(pd *pending) {
 	}
 	defer close(pd.done)
 	switch {
-	case pd.cf == nil && pd.packs:
-		data := pd.data
-		pd.data = nil
-		pd.file, pd.packed = decodePacked(pd.rel, data)
-		return
 	case pd.cf == nil:
 		pd.file = decodeFile(&bundle.File{Path: pd.rel, Data: pd.data})
 	default:
@@ -408,7 +405,7 @@ func (c *claimedDump) Lines() int {
 	return 0
 }
 
-// claimedFile is a big cluster file claimed to be packed once decoded: the bundle's view of
+// claimedFile is a big cluster file or node capture that its job packs: the bundle's view of
 // its lines.
 type claimedFile pending
 
