@@ -24,6 +24,14 @@ type ServiceEndpoint struct {
 func (m *Model) ServiceEndpoints(svc *Service) (eps []ServiceEndpoint, found bool) {
 	slices := m.SlicesOf(svc.Namespace, svc.Name)
 	if len(slices) > 0 {
+		// Sized exactly: the proxy rules keep pointers into it for the whole of their run.
+		n := 0
+		for _, s := range slices {
+			for _, e := range s.Endpoints {
+				n += len(e.Addresses)
+			}
+		}
+		eps = make([]ServiceEndpoint, 0, n)
 		for _, s := range slices {
 			for i, e := range s.Endpoints {
 				// A nil ready condition means "unknown"; consumers treat it as ready.
@@ -47,6 +55,11 @@ func (m *Model) ServiceEndpoints(svc *Service) (eps []ServiceEndpoint, found boo
 	if e == nil {
 		return nil, false
 	}
+	n := 0
+	for _, sub := range e.Subsets {
+		n += len(sub.Addresses) + len(sub.NotReadyAddresses)
+	}
+	eps = make([]ServiceEndpoint, 0, n)
 	for si, sub := range e.Subsets {
 		var ports []discoveryv1.EndpointPort
 		for _, p := range sub.Ports {

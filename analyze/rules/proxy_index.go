@@ -49,7 +49,7 @@ type svcPort struct {
 }
 
 // epSet is a Service port's endpoints by the IP:port kube-proxy DNATs to, sorted by it, each
-// pointing into its Service's endpoints. Ten thousand ports' maps of copies were 15 MB live on
+// pointing into its Service's endpoints (Model.ServiceEndpoints, sized exactly). Ten thousand ports' maps of copies were 15 MB live on
 // large for the whole of the rules; 40 bytes an endpoint here.
 type epSet []epAt
 
@@ -111,7 +111,7 @@ func (sp *svcPort) localOnly() bool {
 
 // expected returns the endpoints node should program for this port, and the ones it may
 // program without being stale (not-ready endpoints when no endpoint is ready).
-// The maps are shared: callers only read them.
+// The sets are shared: callers only read them.
 func (sp *svcPort) expected(node string) (want, allowed epSet) {
 	if !sp.localOnly() {
 		// The same on every node: the port's own sets, not a copy for each node.
@@ -182,7 +182,6 @@ func servicePorts(m *model.Model) []*svcPort {
 			ips = []string{svc.Spec.ClusterIP}
 		}
 		eps, _ := m.ServiceEndpoints(svc)
-		eps = slices.Clone(eps) // the ports point into it: not append's spare room
 		for _, s := range ips {
 			ip, err := netip.ParseAddr(s)
 			if err != nil { // "None": headless
