@@ -1296,10 +1296,11 @@ func (p *ruleMaker) makeRule(n int, raw string, rp *ruleParse) {
 			vals = toks[vs:j:j]
 		}
 		if short := builtinOption(w); short != "" {
-			if short == w {
-				short = w // the line's own word: setMatches finds it without a search
+			opt := short // a constant: setMatches looks for its bytes in the text
+			if w == short {
+				opt = w // the line's own word, which setMatches places without a search
 			}
-			ms = append(ms, Match{Option: short, Negated: neg, Values: vals})
+			ms = append(ms, Match{Option: opt, Negated: neg, Values: vals})
 		} else if inTarget {
 			if vals != nil {
 				vals = p.keepWords(vals)
